@@ -1,0 +1,161 @@
+"""Lexical search over the knowledge base: BM25 on words and on character bigrams,
+IDF-weighted query coverage and fuzzy matching against the entries' sample questions.
+
+The score that ranks entries is not the one that decides whether to answer: ``confidence``
+is the share of what the user asked about (weighted by how specific each word is) that the
+entry covers, blended with how close the question is to one the entry was written for.
+A question about something the manuals never mention covers little of any entry, whatever
+its rank, and so falls back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from rank_bm25 import BM25Okapi
+from rapidfuzz import fuzz
+
+from knowledge.loader import DATA_DIR, KnowledgeBase, load_default
+from knowledge.render import search_texts
+from knowledge.schema import BranchEntry, Entry
+from knowledge.text import Tokenizer, load_lexicon, normalize
+
+__all__ = ["Hit", "Retriever", "default_retriever"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    entry: Entry
+    score: float
+    confidence: float
+
+
+@dataclass
+class _Doc:
+    entry: Entry
+    words: set[str]
+    bigrams: set[str]
+    phrases: list[str]  # canonical sample questions and title, for fuzzy matching
+
+
+def _domain_words(kb: KnowledgeBase) -> Iterable[str]:
+    for e in kb.entries:
+        yield from e.keywords
+        if e.type == "term":
+            yield e.term  # type: ignore[union-attr]
+        if isinstance(e, BranchEntry):
+            yield from (e.name, e.city, e.district)
+    for region in kb.regions.values():
+        yield from region.aliases
+
+
+class Retriever:
+    """Ranks knowledge entries for a question; region-aware."""
+
+    def __init__(self, kb: KnowledgeBase, tokenizer: Tokenizer) -> None:
+        self.kb = kb
+        self.tok = tokenizer
+        self._docs: list[_Doc] = []
+        word_corpus: list[list[str]] = []
+        bigram_corpus: list[list[str]] = []
+        for entry in kb.entries:
+            words: list[str] = []
+            bigrams: list[str] = []
+            phrases: list[str] = []
+            for text, weight in search_texts(entry):
+                if not text:
+                    continue
+                reps = max(1, round(weight))
+                w, b = tokenizer.words(text), tokenizer.bigrams(text)
+                words += w * reps
+                bigrams += b * reps
+                if weight >= 2.0:
+                    phrases.append(tokenizer.canonical(text))
+            self._docs.append(_Doc(entry, set(words), set(bigrams), phrases))
+            word_corpus.append(words)
+            bigram_corpus.append(bigrams)
+        self._bm25_words = BM25Okapi(word_corpus)
+        self._bm25_bigrams = BM25Okapi(bigram_corpus)
+        self._max_idf = max(self._bm25_words.idf.values())
+        self._max_bigram_idf = max(self._bm25_bigrams.idf.values())
+        self._aliases: list[tuple[str, str]] = sorted(
+            ((normalize(a), key) for key, r in kb.regions.items() for a in r.aliases),
+            key=lambda pair: -len(pair[0]),
+        )
+        self._region_names = {
+            key: {normalize(r.name), normalize(r.name_en), normalize(r.name) + "省", normalize(r.name) + "市"}
+            for key, r in kb.regions.items()
+        }
+
+    # ------------------------------------------------------------------ regions
+    def detect_region(self, text: str) -> str | None:
+        """The region a question names (province, city, district or system), if exactly one."""
+        norm = normalize(text)
+        found = set()
+        for alias, key in self._aliases:
+            if alias.isascii():
+                if re.search(rf"\b{re.escape(alias)}\b", norm):
+                    found.add(key)
+            elif alias in norm:
+                found.add(key)
+        return found.pop() if len(found) == 1 else None
+
+    # ------------------------------------------------------------------ search
+    def _idf(self, word: str) -> float:
+        return max(self._bm25_words.idf.get(word, self._max_idf), 0.05)
+
+    def _bigram_idf(self, bigram: str) -> float:
+        return max(self._bm25_bigrams.idf.get(bigram, self._max_bigram_idf), 0.05)
+
+    def search(self, text: str, region: str | None = None, k: int = 5) -> list[Hit]:
+        """The ``k`` best entries for ``text``, restricted to ``region`` when given."""
+        canonical = self.tok.canonical(text)
+        q_words = list(dict.fromkeys(self.tok.words(text)))
+        q_bigrams = list(dict.fromkeys(self.tok.bigrams(text)))
+        if not q_words and not q_bigrams:
+            return []
+        word_scores = self._bm25_words.get_scores(q_words) if q_words else [0.0] * len(self._docs)
+        bigram_scores = self._bm25_bigrams.get_scores(q_bigrams) if q_bigrams else [0.0] * len(self._docs)
+        top_word = max(max(word_scores), 1e-9)
+        top_bigram = max(max(bigram_scores), 1e-9)
+
+        hits: list[Hit] = []
+        for i, doc in enumerate(self._docs):
+            entry = doc.entry
+            if region and entry.region != region:
+                continue
+            implicit = self._region_names.get(entry.region, set())
+            total = covered = 0.0
+            for w in q_words:
+                idf = self._idf(w)
+                total += idf
+                if w in doc.words or w in implicit:
+                    covered += idf
+                elif len(w) >= 2 and not w.isascii():
+                    grams = [w[j : j + 2] for j in range(len(w) - 1)]
+                    share = sum(g in doc.bigrams for g in grams) / len(grams)
+                    covered += idf * 0.6 * share
+            word_cov = covered / total if total else 0.0
+            b_total = sum(self._bigram_idf(b) for b in q_bigrams)
+            b_cov = (
+                sum(self._bigram_idf(b) for b in q_bigrams if b in doc.bigrams) / b_total if b_total else word_cov
+            )
+            fz = max((fuzz.ratio(canonical, p) for p in doc.phrases), default=0.0) / 100.0
+            confidence = 0.5 * word_cov + 0.3 * b_cov + 0.2 * fz
+            if fz >= 0.85:
+                confidence = max(confidence, fz)
+            score = confidence + 0.25 * (word_scores[i] / top_word) + 0.15 * (bigram_scores[i] / top_bigram)
+            hits.append(Hit(entry, float(score), round(float(min(1.0, confidence)), 4)))
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits[:k]
+
+
+@cache
+def default_retriever() -> Retriever:
+    """The retriever over the packaged knowledge base, built once per process."""
+    kb = load_default()
+    tok = Tokenizer(load_lexicon(DATA_DIR / "lexicon.yaml"), _domain_words(kb))
+    return Retriever(kb, tok)

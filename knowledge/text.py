@@ -1,0 +1,119 @@
+"""Chinese-aware text normalisation and tokenisation.
+
+jieba segments Chinese; its dictionary is extended with the knowledge base's own words
+(keywords, terms, branch names, region aliases) so domain terms like 操作员卡 stay whole.
+Character bigrams are produced alongside words because they survive typos and unusual
+segmentation, which word tokens do not.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+import yaml
+
+__all__ = ["Lexicon", "Tokenizer", "is_english", "load_lexicon", "normalize"]
+
+jieba.setLogLevel(logging.WARNING)
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_LATIN_WORD = re.compile(r"[a-z][a-z0-9'_-]*|\d+[a-z0-9-]*")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width to half-width), lower case, collapsed white space."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _SPACE.sub(" ", text).strip()
+
+
+def is_english(text: str) -> bool:
+    """True when the text is mostly Latin-script words (answer in English then)."""
+    letters = sum(ch.isascii() and ch.isalpha() for ch in text)
+    cjk = len(_CJK.findall(text))
+    return letters >= 4 and cjk * 2 < letters
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    synonyms: dict[str, str]
+    stopwords: frozenset[str]
+
+
+def load_lexicon(path: Path) -> Lexicon:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Lexicon(
+        synonyms={normalize(str(k)): normalize(str(v)) for k, v in raw["synonyms"].items()},
+        stopwords=frozenset(normalize(str(w)) for w in raw["stopwords"]),
+    )
+
+
+def _stem(word: str) -> str:
+    """A deliberately tiny English stemmer: plural and possessive endings only."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+class Tokenizer:
+    """Words (jieba + English) and CJK character bigrams of a text."""
+
+    def __init__(self, lexicon: Lexicon, domain_words: Iterable[str]) -> None:
+        self.lexicon = lexicon
+        self._jieba = jieba.Tokenizer()
+        # Longest first so a long synonym ("哪个地方") wins over a short one inside it.
+        self._synonyms = sorted(lexicon.synonyms.items(), key=lambda kv: -len(kv[0]))
+        for word in {normalize(w) for w in domain_words}:
+            if _CJK.search(word) and len(word) >= 2:
+                self._jieba.add_word(word, freq=20000)
+        for target in lexicon.synonyms.values():
+            if _CJK.search(target):
+                self._jieba.add_word(target, freq=20000)
+
+    def canonical(self, text: str) -> str:
+        """Normalised text with variant wording replaced by the knowledge base's words."""
+        text = normalize(text)
+        for variant, target in self._synonyms:
+            if variant in text:
+                if variant.isascii():
+                    text = re.sub(rf"\b{re.escape(variant)}\b", target, text)
+                else:
+                    text = text.replace(variant, target)
+        return text
+
+    def words(self, text: str, *, canonical: bool = True) -> list[str]:
+        """Content words: jieba search-mode segments and stemmed English words, no stopwords."""
+        text = self.canonical(text) if canonical else normalize(text)
+        out: list[str] = []
+        stop = self.lexicon.stopwords
+        for run in _CJK_RUN.findall(text):
+            for tok in self._jieba.cut_for_search(run):
+                if tok not in stop:
+                    out.append(tok)
+        latin = _CJK_RUN.sub(" ", text)
+        for tok in _LATIN_WORD.findall(latin):
+            tok = _stem(tok.strip("'-_"))
+            if tok and tok not in stop:
+                out.append(tok)
+        return out
+
+    def bigrams(self, text: str, *, canonical: bool = True) -> list[str]:
+        """Overlapping CJK character bigrams (single characters for one-character runs)."""
+        text = self.canonical(text) if canonical else normalize(text)
+        out: list[str] = []
+        for run in _CJK_RUN.findall(text):
+            if len(run) == 1:
+                if run not in self.lexicon.stopwords:
+                    out.append(run)
+                continue
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        return out
