@@ -1,0 +1,133 @@
+"""Turn a question into a cited answer from the knowledge base, or a fallback.
+
+Every line of an answer comes from a knowledge entry (or the region's branch list), so an
+answer can only state numbers, addresses and URLs the knowledge base holds; the drift check
+ties those to the manuals. Each answer ends with the manual sections it used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from knowledge.index import Hit, Retriever
+from knowledge.render import answer_lines
+from knowledge.schema import BranchEntry, Entry
+from knowledge.text import normalize
+
+__all__ = ["CONFIDENCE_THRESHOLD", "Answer", "Source", "answer_question"]
+
+# Below this share of the question covered by the best entry, the bot says it does not know.
+# Calibrated on tests/data/questions.yaml (see bench/answer_latency.py and the README).
+CONFIDENCE_THRESHOLD = 0.5
+# A second region's entry is answered too when the region is unknown and it is this close.
+_AMBIGUITY_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class Source:
+    manual: str
+    section: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    intent: str
+    confidence: float
+    region: str | None
+    sources: tuple[Source, ...] = ()
+    fallback: bool = False
+    entry_ids: tuple[str, ...] = ()
+    regions: tuple[str, ...] = field(default=())  # regions answered; two when ambiguous
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.regions) > 1
+
+
+def _city_branches(retriever: Retriever, top: BranchEntry, question: str) -> list[Entry]:
+    """All branches of the city asked about, unless the question singles one out."""
+    norm = normalize(question)
+    if top.city not in norm:
+        return [top]
+    singled_out = [top.name, top.district, *top.keywords]
+    if any(normalize(k) in norm for k in singled_out):
+        return [top]
+    return list(retriever.kb.branches(top.region, top.city)) or [top]
+
+
+def _block(entries: list[Entry], retriever: Retriever, lang: str, with_region: bool) -> tuple[list[str], list[Source]]:
+    kb = retriever.kb
+    lines: list[str] = []
+    sources: list[Source] = []
+    region = kb.regions[entries[0].region]
+    if with_region:
+        lines.append(f"【{region.name_en if lang == 'en' else region.name}】")
+    for i, entry in enumerate(entries):
+        if i:
+            lines.append("")
+        lines.extend(answer_lines(entry, kb, lang))
+        src = Source(kb.manuals[entry.manual].label_en if lang == "en" else kb.manuals[entry.manual].label, entry.section)
+        if src not in sources:
+            sources.append(src)
+    cite = ", ".join(f"{s.manual} {s.section}" for s in sources)
+    lines.append(f"Source: {cite}" if lang == "en" else f"来源：{cite}")
+    return lines, sources
+
+
+def answer_question(
+    question: str,
+    retriever: Retriever,
+    *,
+    region: str | None = None,
+    lang: str = "zh",
+    threshold: float = CONFIDENCE_THRESHOLD,
+) -> Answer:
+    """Answer ``question`` from the knowledge base.
+
+    ``region`` is the region the user already gave; a region named in the question wins.
+    With no region, an entry of each region is answered when both fit about equally well.
+    """
+    asked_region = retriever.detect_region(question) or region
+    hits = retriever.search(question, asked_region, k=10)
+    if not hits or hits[0].confidence < threshold:
+        conf = hits[0].confidence if hits else 0.0
+        return Answer(question, "", "fallback", conf, asked_region, fallback=True)
+
+    top = hits[0]
+    chosen: list[Hit] = [top]
+    if asked_region is None:
+        other = next((h for h in hits if h.entry.region != top.entry.region), None)
+        if (
+            other is not None
+            and other.confidence >= threshold
+            and other.score >= _AMBIGUITY_RATIO * top.score
+        ):
+            chosen.append(other)
+
+    lines: list[str] = []
+    sources: list[Source] = []
+    entry_ids: list[str] = []
+    for hit in chosen:
+        group: list[Entry] = [hit.entry]
+        if isinstance(hit.entry, BranchEntry):
+            group = _city_branches(retriever, hit.entry, question)
+        if lines:
+            lines.append("")
+        block, srcs = _block(group, retriever, lang, with_region=len(chosen) > 1)
+        lines.extend(block)
+        sources.extend(s for s in srcs if s not in sources)
+        entry_ids.extend(e.id for e in group)
+
+    regions = tuple(dict.fromkeys(h.entry.region for h in chosen))
+    return Answer(
+        question=question,
+        text="\n".join(lines),
+        intent=f"faq/{top.entry.id}",
+        confidence=top.confidence,
+        region=regions[0] if len(regions) == 1 else None,
+        sources=tuple(sources),
+        entry_ids=tuple(entry_ids),
+        regions=regions,
+    )

@@ -1,0 +1,107 @@
+"""The in-process NLU engine: fuzzy intent matching plus the knowledge retriever.
+
+It needs nothing outside this process, so it is also what keeps the bot answering when the
+Rasa server is down. Short messages are compared with the dialogue intents' examples;
+anything else is a knowledge question whose entry the retriever ranks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+from rapidfuzz import fuzz
+
+from knowledge.index import Retriever, default_retriever
+from knowledge.schema import BranchEntry
+from knowledge.text import is_english, normalize
+from nlu.interpreter import FAQ_INTENT, Understanding
+
+__all__ = ["INTENTS_FILE", "LexicalInterpreter", "default_lexical", "load_intents"]
+
+INTENTS_FILE = Path(__file__).resolve().parent / "data" / "intents.yaml"
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+# A message longer than this is a question even when it starts with "你好".
+_MAX_CHAT_LEN = 12
+_CARD_TYPES = {"法人卡": "法人卡", "操作员卡": "操作员卡", "ic卡": "IC卡", "ukey": "UKey", "u盾": "UKey", "ikey": "IKey"}
+_CHANNELS = {"线上": "线上", "网上": "线上", "邮寄": "线上", "线下": "线下", "现场": "线下"}
+
+
+def load_intents(path: Path = INTENTS_FILE) -> dict[str, tuple[str, ...]]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {name: tuple(str(x) for x in spec["examples"]) for name, spec in raw["intents"].items()}
+
+
+def _squash(text: str) -> str:
+    return _PUNCT.sub("", normalize(text))
+
+
+@dataclass(frozen=True)
+class _Example:
+    intent: str
+    text: str
+
+
+class LexicalInterpreter:
+    """Dialogue intents by fuzzy match, knowledge questions by retrieval."""
+
+    name = "lexical"
+
+    def __init__(self, retriever: Retriever, intents: dict[str, tuple[str, ...]]) -> None:
+        self.retriever = retriever
+        self._examples = [_Example(i, _squash(t)) for i, texts in intents.items() for t in texts]
+        self._cities = sorted(
+            {b.city for b in retriever.kb.entries if isinstance(b, BranchEntry)}, key=len, reverse=True
+        )
+
+    def entities(self, text: str) -> dict[str, str]:
+        norm = normalize(text)
+        found: dict[str, str] = {}
+        region = self.retriever.detect_region(text)
+        if region:
+            found["region"] = region
+        for city in self._cities:
+            if city in norm:
+                found["city"] = city
+                break
+        for word, value in _CARD_TYPES.items():
+            if word in norm:
+                found["card_type"] = value
+                break
+        for word, value in _CHANNELS.items():
+            if word in norm:
+                found["channel"] = value
+                break
+        return found
+
+    def chat_intent(self, text: str) -> tuple[str, float] | None:
+        """The dialogue intent of a short message, or None for a question."""
+        squashed = _squash(text)
+        if not squashed or len(squashed) > _MAX_CHAT_LEN:
+            return None
+        best = max(self._examples, key=lambda ex: fuzz.ratio(squashed, ex.text))
+        score = fuzz.ratio(squashed, best.text) / 100.0
+        return (best.intent, score) if score >= 0.86 else None
+
+    def parse_sync(self, text: str) -> Understanding:
+        lang = "en" if is_english(text) else "zh"
+        entities = self.entities(text)
+        chat = self.chat_intent(text)
+        if chat is not None:
+            return Understanding(text, chat[0], chat[1], self.name, lang, entities)
+        hits = self.retriever.search(text, entities.get("region"), k=1)
+        if not hits:
+            return Understanding(text, FAQ_INTENT, 0.0, self.name, lang, entities)
+        top = hits[0]
+        return Understanding(text, f"{FAQ_INTENT}/{top.entry.id}", top.confidence, self.name, lang, entities)
+
+    async def parse(self, text: str) -> Understanding:
+        return self.parse_sync(text)
+
+
+@cache
+def default_lexical() -> LexicalInterpreter:
+    return LexicalInterpreter(default_retriever(), load_intents())
