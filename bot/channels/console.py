@@ -1,0 +1,64 @@
+"""Terminal channel: one line in, the core's replies out.
+
+Buttons are printed as numbered options; the user picks one by number or by its label.
+Interactive sessions get colour and wrapping; piped input gets plain lines in order, so
+``echo 宝鸡哪里可以办卡 | portpal chat`` works in scripts and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TextIO
+
+from rich.console import Console
+
+from bot.assistant import Assistant
+from bot.core.events import ButtonPress, Command, Event, TextMessage
+from bot.core.replies import Button, Reply
+
+__all__ = ["ConsoleChannel"]
+
+CHANNEL = "console"
+
+
+class ConsoleChannel:
+    """Adapter between a terminal (or a pipe) and the assistant."""
+
+    def __init__(self, assistant: Assistant, out: TextIO, *, interactive: bool, chat_id: str = "local") -> None:
+        self.assistant = assistant
+        self.chat_id = chat_id
+        self.interactive = interactive
+        self.console = Console(file=out, highlight=False, soft_wrap=not interactive, force_terminal=interactive)
+        self._buttons: tuple[Button, ...] = ()
+
+    def to_event(self, line: str) -> Event:
+        """A typed line as a core event: a command, a pick of the last buttons, or text."""
+        text = line.strip()
+        if text.startswith("/"):
+            return Command.parse(text)
+        if self._buttons:
+            if text.isdigit() and 1 <= int(text) <= len(self._buttons):
+                return ButtonPress(self._buttons[int(text) - 1].payload)
+            for button in self._buttons:
+                if text == button.label:
+                    return ButtonPress(button.payload)
+        return TextMessage(text)
+
+    def render(self, replies: Iterable[Reply]) -> None:
+        self._buttons = ()
+        for reply in replies:
+            style = "cyan" if self.interactive else None
+            self.console.print(reply.text, style=style, markup=False)
+            if reply.document is not None:
+                self.console.print(f"[文件] {reply.document.path}", markup=False)
+            if reply.buttons:
+                self._buttons = reply.buttons
+                for i, button in enumerate(reply.buttons, 1):
+                    self.console.print(f"  {i}. {button.label}", style="bold" if self.interactive else None, markup=False)
+        if not self.interactive:
+            self.console.print("")
+
+    async def send(self, line: str) -> list[Reply]:
+        outcome = await self.assistant.handle(CHANNEL, self.chat_id, self.to_event(line))
+        self.render(outcome.replies)
+        return outcome.replies

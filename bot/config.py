@@ -1,0 +1,43 @@
+"""Settings, read once: environment first, then ``.env``, then defaults.
+
+The names are fixed for every deployment (see DESIGN.md); secrets are typed as secrets so
+they never appear in a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "portpal"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str | None = None
+    database_url: str | None = None
+    portpal_data_dir: Path = default_data_dir()
+    rasa_url: str | None = None
+    staff_chat_id: int | None = None
+    portpal_public_url: str | None = None
+    portpal_http_host: str = "127.0.0.1"
+    portpal_http_port: int = 8080
+
+    @property
+    def data_dir(self) -> Path:
+        return self.portpal_data_dir.expanduser()
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'portpal.sqlite3'}"

@@ -1,0 +1,52 @@
+"""Incoming events: what a channel adapter hands the core.
+
+Each adapter translates its transport's updates into these; the core never sees a
+Telegram object. Later kinds (documents, staff messages, card events, timers) join the
+``Event`` union the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+__all__ = ["ButtonPress", "Command", "Event", "TextMessage"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    text: str
+    update_id: int | None = None
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """A pressed button; ``payload`` is what the core put in ``Button.payload``."""
+
+    payload: str
+    update_id: int | None = None
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command such as ``/start``; ``name`` without the slash, lower case."""
+
+    name: str
+    args: str = ""
+    update_id: int | None = None
+    at: datetime = field(default_factory=_now)
+
+    @classmethod
+    def parse(cls, text: str, update_id: int | None = None) -> Command:
+        head, _, args = text.strip().partition(" ")
+        name = head.lstrip("/").split("@", 1)[0].lower()
+        return cls(name=name, args=args.strip(), update_id=update_id)
+
+
+Event = TextMessage | ButtonPress | Command

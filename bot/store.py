@@ -1,0 +1,145 @@
+"""Persistence: conversations and their transcripts, in SQLModel tables.
+
+State is stored after every event in the same transaction as the messages it produced,
+with a version number: a writer that loaded an older version gets ``StaleState`` instead of
+overwriting a newer state, so two bot processes sharing one database never lose an update.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, UniqueConstraint, event, update
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from bot.core.state import ConversationState
+
+__all__ = ["Conversation", "Loaded", "MessageRecord", "StaleState", "Store", "sqlite_url"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("channel", "chat_id", name="uq_conversation_chat"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    chat_id: str = Field(max_length=64)
+    state: str = "{}"
+    version: int = 0
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class MessageRecord(SQLModel, table=True):
+    __tablename__ = "message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    direction: str = Field(max_length=3)  # "in" or "out"
+    text: str
+    created_at: datetime = Field(default_factory=_now)
+
+
+class StaleState(RuntimeError):
+    """The conversation changed since it was loaded; reload and handle the event again."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    conversation_id: int
+    state: ConversationState
+    version: int
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'portpal.sqlite3'}"
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+class Store:
+    """Conversation repository over any SQLAlchemy URL (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            if str(path) not in ("", ":memory:"):
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                if not path.exists():
+                    path.touch(mode=0o600)
+                os.chmod(path, 0o600)
+        self.engine: Engine = create_engine(url)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        SQLModel.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine) as session:
+            yield session
+
+    def load(self, channel: str, chat_id: str) -> Loaded:
+        """The stored state of a chat, creating the conversation on first contact."""
+        with self.session() as s:
+            conv = s.exec(
+                select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
+            ).first()
+            if conv is None:
+                conv = Conversation(channel=channel, chat_id=chat_id)
+                s.add(conv)
+                try:
+                    s.commit()
+                except Exception:  # another process created it first
+                    s.rollback()
+                    conv = s.exec(
+                        select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
+                    ).one()
+                s.refresh(conv)
+            assert conv.id is not None
+            return Loaded(conv.id, ConversationState.model_validate_json(conv.state), conv.version)
+
+    def save(self, loaded: Loaded, state: ConversationState, messages: Sequence[tuple[str, str]]) -> int:
+        """Store ``state`` if nobody else saved since ``loaded``; returns the new version."""
+        with self.session() as s:
+            result = s.exec(  # type: ignore[call-overload]
+                update(Conversation)
+                .where(Conversation.id == loaded.conversation_id, Conversation.version == loaded.version)  # type: ignore[arg-type]
+                .values(state=state.model_dump_json(), version=loaded.version + 1, updated_at=_now())
+            )
+            if result.rowcount != 1:
+                s.rollback()
+                raise StaleState(f"conversation {loaded.conversation_id} changed since version {loaded.version}")
+            for direction, text in messages:
+                s.add(MessageRecord(conversation_id=loaded.conversation_id, direction=direction, text=text))
+            s.commit()
+        return loaded.version + 1
+
+    def transcript(self, channel: str, chat_id: str) -> list[MessageRecord]:
+        with self.session() as s:
+            conv = s.exec(
+                select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
+            ).first()
+            if conv is None:
+                return []
+            return list(
+                s.exec(
+                    select(MessageRecord)
+                    .where(MessageRecord.conversation_id == conv.id)
+                    .order_by(MessageRecord.id)  # type: ignore[arg-type]
+                ).all()
+            )
