@@ -13,9 +13,9 @@ import logging
 from collections import defaultdict
 
 from bot.core.dialogue import Dialogue, Outcome
-from bot.core.events import ButtonPress, Command, Event, TextMessage
+from bot.core.events import ButtonPress, Event, TextMessage
 from bot.core.messages import default_messages
-from bot.store import StaleState, Store
+from bot.store import StaleStateError, Store
 from knowledge.index import Retriever, default_retriever
 from nlu.interpreter import Interpreter, Understanding
 from nlu.lexical import default_lexical
@@ -64,8 +64,8 @@ class Assistant:
                 messages = [("in", _describe(event))] + [("out", r.text) for r in outcome.replies]
                 try:
                     await asyncio.to_thread(self.store.save, loaded, outcome.state, messages)
-                except StaleState:
+                except StaleStateError:
                     log.info("stale state, retrying", extra={"channel": channel, "attempt": attempt})
                     continue
                 return outcome
-        raise StaleState(f"{channel}:{chat_id}: gave up after {_MAX_RETRIES} concurrent updates")
+        raise StaleStateError(f"{channel}:{chat_id}: gave up after {_MAX_RETRIES} concurrent updates")

@@ -104,8 +104,7 @@ def run() -> None:
     settings = Settings()
     if settings.telegram_bot_token is not None:
         typer.echo(
-            "TELEGRAM_BOT_TOKEN is set, but this build has no Telegram channel yet; "
-            "unset it to use the console chat.",
+            "TELEGRAM_BOT_TOKEN is set, but this build has no Telegram channel yet; unset it to use the console chat.",
             err=True,
         )
         raise typer.Exit(2)

@@ -1,13 +1,12 @@
 """Persistence: conversations and their transcripts, in SQLModel tables.
 
 State is stored after every event in the same transaction as the messages it produced,
-with a version number: a writer that loaded an older version gets ``StaleState`` instead of
+with a version number: a writer that loaded an older version gets ``StaleStateError`` instead of
 overwriting a newer state, so two bot processes sharing one database never lose an update.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from bot.core.state import ConversationState
 
-__all__ = ["Conversation", "Loaded", "MessageRecord", "StaleState", "Store", "sqlite_url"]
+__all__ = ["Conversation", "Loaded", "MessageRecord", "StaleStateError", "Store", "sqlite_url"]
 
 
 def _now() -> datetime:
@@ -48,7 +47,7 @@ class MessageRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now)
 
 
-class StaleState(RuntimeError):
+class StaleStateError(RuntimeError):
     """The conversation changed since it was loaded; reload and handle the event again."""
 
 
@@ -82,7 +81,7 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not path.exists():
                     path.touch(mode=0o600)
-                os.chmod(path, 0o600)
+                path.chmod(0o600)
         self.engine: Engine = create_engine(url)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -116,14 +115,18 @@ class Store:
     def save(self, loaded: Loaded, state: ConversationState, messages: Sequence[tuple[str, str]]) -> int:
         """Store ``state`` if nobody else saved since ``loaded``; returns the new version."""
         with self.session() as s:
-            result = s.exec(  # type: ignore[call-overload]
+            stmt = (
                 update(Conversation)
-                .where(Conversation.id == loaded.conversation_id, Conversation.version == loaded.version)  # type: ignore[arg-type]
+                .where(
+                    Conversation.id == loaded.conversation_id,  # type: ignore[arg-type]
+                    Conversation.version == loaded.version,  # type: ignore[arg-type]
+                )
                 .values(state=state.model_dump_json(), version=loaded.version + 1, updated_at=_now())
             )
+            result = s.connection().execute(stmt)
             if result.rowcount != 1:
                 s.rollback()
-                raise StaleState(f"conversation {loaded.conversation_id} changed since version {loaded.version}")
+                raise StaleStateError(f"conversation {loaded.conversation_id} changed since version {loaded.version}")
             for direction, text in messages:
                 s.add(MessageRecord(conversation_id=loaded.conversation_id, direction=direction, text=text))
             s.commit()
@@ -138,8 +141,6 @@ class Store:
                 return []
             return list(
                 s.exec(
-                    select(MessageRecord)
-                    .where(MessageRecord.conversation_id == conv.id)
-                    .order_by(MessageRecord.id)  # type: ignore[arg-type]
+                    select(MessageRecord).where(MessageRecord.conversation_id == conv.id).order_by(MessageRecord.id)  # type: ignore[arg-type]
                 ).all()
             )

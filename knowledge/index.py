@@ -20,7 +20,7 @@ from rapidfuzz import fuzz
 
 from knowledge.loader import DATA_DIR, KnowledgeBase, load_default
 from knowledge.render import search_texts
-from knowledge.schema import BranchEntry, Entry
+from knowledge.schema import BranchEntry, Entry, TermEntry
 from knowledge.text import Tokenizer, load_lexicon, normalize
 
 __all__ = ["Hit", "Retriever", "default_retriever"]
@@ -44,8 +44,8 @@ class _Doc:
 def _domain_words(kb: KnowledgeBase) -> Iterable[str]:
     for e in kb.entries:
         yield from e.keywords
-        if e.type == "term":
-            yield e.term  # type: ignore[union-attr]
+        if isinstance(e, TermEntry):
+            yield e.term
         if isinstance(e, BranchEntry):
             yield from (e.name, e.city, e.district)
     for region in kb.regions.values():
@@ -105,10 +105,10 @@ class Retriever:
 
     # ------------------------------------------------------------------ search
     def _idf(self, word: str) -> float:
-        return max(self._bm25_words.idf.get(word, self._max_idf), 0.05)
+        return max(float(self._bm25_words.idf.get(word, self._max_idf)), 0.05)
 
     def _bigram_idf(self, bigram: str) -> float:
-        return max(self._bm25_bigrams.idf.get(bigram, self._max_bigram_idf), 0.05)
+        return max(float(self._bm25_bigrams.idf.get(bigram, self._max_bigram_idf)), 0.05)
 
     def search(self, text: str, region: str | None = None, k: int = 5) -> list[Hit]:
         """The ``k`` best entries for ``text``, restricted to ``region`` when given."""
@@ -140,9 +140,7 @@ class Retriever:
                     covered += idf * 0.6 * share
             word_cov = covered / total if total else 0.0
             b_total = sum(self._bigram_idf(b) for b in q_bigrams)
-            b_cov = (
-                sum(self._bigram_idf(b) for b in q_bigrams if b in doc.bigrams) / b_total if b_total else word_cov
-            )
+            b_cov = sum(self._bigram_idf(b) for b in q_bigrams if b in doc.bigrams) / b_total if b_total else word_cov
             fz = max((fuzz.ratio(canonical, p) for p in doc.phrases), default=0.0) / 100.0
             confidence = 0.5 * word_cov + 0.3 * b_cov + 0.2 * fz
             if fz >= 0.85:

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "BranchEntry",
     "CodeEntry",
+    "English",
     "Entry",
     "EntryBase",
-    "English",
     "FactEntry",
     "HotlineEntry",
     "Manual",

@@ -26,7 +26,14 @@ INTENTS_FILE = Path(__file__).resolve().parent / "data" / "intents.yaml"
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 # A message longer than this is a question even when it starts with "你好".
 _MAX_CHAT_LEN = 12
-_CARD_TYPES = {"法人卡": "法人卡", "操作员卡": "操作员卡", "ic卡": "IC卡", "ukey": "UKey", "u盾": "UKey", "ikey": "IKey"}
+_CARD_TYPES = {
+    "法人卡": "法人卡",
+    "操作员卡": "操作员卡",
+    "ic卡": "IC卡",
+    "ukey": "UKey",
+    "u盾": "UKey",
+    "ikey": "IKey",
+}
 _CHANNELS = {"线上": "线上", "网上": "线上", "邮寄": "线上", "线下": "线下", "现场": "线下"}
 
 

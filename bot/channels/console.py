@@ -54,7 +54,9 @@ class ConsoleChannel:
             if reply.buttons:
                 self._buttons = reply.buttons
                 for i, button in enumerate(reply.buttons, 1):
-                    self.console.print(f"  {i}. {button.label}", style="bold" if self.interactive else None, markup=False)
+                    self.console.print(
+                        f"  {i}. {button.label}", style="bold" if self.interactive else None, markup=False
+                    )
         if not self.interactive:
             self.console.print("")
 

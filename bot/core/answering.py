@@ -68,7 +68,9 @@ def _block(entries: list[Entry], retriever: Retriever, lang: str, with_region: b
         if i:
             lines.append("")
         lines.extend(answer_lines(entry, kb, lang))
-        src = Source(kb.manuals[entry.manual].label_en if lang == "en" else kb.manuals[entry.manual].label, entry.section)
+        src = Source(
+            kb.manuals[entry.manual].label_en if lang == "en" else kb.manuals[entry.manual].label, entry.section
+        )
         if src not in sources:
             sources.append(src)
     cite = ", ".join(f"{s.manual} {s.section}" for s in sources)
@@ -99,11 +101,7 @@ def answer_question(
     chosen: list[Hit] = [top]
     if asked_region is None:
         other = next((h for h in hits if h.entry.region != top.entry.region), None)
-        if (
-            other is not None
-            and other.confidence >= threshold
-            and other.score >= _AMBIGUITY_RATIO * top.score
-        ):
+        if other is not None and other.confidence >= threshold and other.score >= _AMBIGUITY_RATIO * top.score:
             chosen.append(other)
 
     lines: list[str] = []

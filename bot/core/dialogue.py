@@ -55,7 +55,8 @@ class Dialogue:
 
     def _region_buttons(self, lang: str) -> tuple[Button, ...]:
         return tuple(
-            Button(r.name_en if lang == "en" else r.name, f"{_REGION_PREFIX}{key}") for key, r in self.kb.regions.items()
+            Button(r.name_en if lang == "en" else r.name, f"{_REGION_PREFIX}{key}")
+            for key, r in self.kb.regions.items()
         )
 
     def _say(self, state: ConversationState, text: str, buttons: tuple[Button, ...] = ()) -> Reply:

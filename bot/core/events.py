@@ -21,7 +21,7 @@ def _now() -> datetime:
 class TextMessage:
     text: str
     update_id: int | None = None
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=_now, compare=False)
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ButtonPress:
 
     payload: str
     update_id: int | None = None
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=_now, compare=False)
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Command:
     name: str
     args: str = ""
     update_id: int | None = None
-    at: datetime = field(default_factory=_now)
+    at: datetime = field(default_factory=_now, compare=False)
 
     @classmethod
     def parse(cls, text: str, update_id: int | None = None) -> Command:

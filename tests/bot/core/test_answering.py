@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import re
+
+from bot.core.answering import answer_question
+
+
+def test_branch_answer_has_address_phone_and_source(retriever):
+    a = answer_question("宝鸡哪里可以办卡", retriever)
+    assert "陕西省宝鸡市渭滨区红旗路36号" in a.text
+    assert "0917-3276018" in a.text
+    assert a.text.splitlines()[-1] == "来源：陕西手册 2.3.3"
+    assert [(s.manual, s.section) for s in a.sources] == [("陕西手册", "2.3.3")]
+    assert not a.fallback and a.region == "shaanxi"
+
+
+def test_city_with_several_branches_lists_them_all(retriever, kb):
+    a = answer_question("西安哪里可以办卡", retriever)
+    for branch in kb.branches("shaanxi", "西安"):
+        assert branch.phone in a.text
+    assert len(a.entry_ids) == 3
+
+
+def test_named_branch_is_answered_alone(retriever):
+    a = answer_question("西安锦业一路建行地址", retriever)
+    assert a.entry_ids == ("sx.branch.xa_jinye",)
+    assert "88330575" not in a.text
+
+
+def test_ambiguous_region_answers_both(retriever):
+    a = answer_question("法人卡去哪办", retriever)
+    assert a.ambiguous and set(a.regions) == {"shaanxi", "zhuhai"}
+    assert "【陕西】" in a.text and "【珠海】" in a.text
+    assert "0756-8125566" in a.text
+
+
+def test_remembered_region_decides(retriever):
+    a = answer_question("法人卡去哪办", retriever, region="zhuhai")
+    assert a.regions == ("zhuhai",)
+    assert "0756-8125566" in a.text
+
+
+def test_region_in_question_beats_remembered_region(retriever):
+    a = answer_question("陕西电子口岸客服电话", retriever, region="zhuhai")
+    assert "029-95198" in a.text
+
+
+def test_english_answer_keeps_facts(retriever):
+    a = answer_question("What is the phone number of the CCB Yulin branch?", retriever, lang="en")
+    assert "0912-3646288" in a.text
+    assert a.text.splitlines()[-1].startswith("Source: Shaanxi manual")
+
+
+def test_policy_note_shown_with_abolished_filing(retriever):
+    a = answer_question("对外贸易经营者备案怎么办", retriever)
+    assert "2022年12月30日" in a.text and "取消" in a.text
+
+
+def test_fallback_for_unrelated_question(retriever):
+    a = answer_question("推荐一家好吃的餐厅", retriever)
+    assert a.fallback and a.text == "" and a.sources == ()
+
+
+def test_numbers_in_answers_are_all_in_the_manuals(retriever, kb, manual_texts):
+    manual = re.sub(r"\s+", "", "".join(manual_texts)).replace("--", "-")
+    number = re.compile(r"\d[\d\-]{3,}\d")
+    for entry in kb.entries:
+        for q in entry.questions[:1] or [entry.title]:
+            a = answer_question(q, retriever)
+            for token in number.findall(re.sub(r"\s+", "", a.text)):
+                assert token in manual, (q, token)

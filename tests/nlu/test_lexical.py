@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from nlu.interpreter import Interpreter
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("你好", "greet"), ("您好！", "greet"), ("谢谢", "thanks"), ("转人工", "human"), ("再见", "bye"),
+     ("你能做什么", "help"), ("thank you", "thanks")],
+)
+def test_chat_intents(lexical, text, intent):
+    assert lexical.parse_sync(text).intent == intent
+
+
+def test_question_starting_with_greeting_is_a_question(lexical):
+    u = lexical.parse_sync("你好，请问宝鸡哪里可以办卡")
+    assert u.intent == "faq/sx.branch.baoji"
+    assert u.engine == "lexical"
+
+
+def test_entities(lexical):
+    u = lexical.parse_sync("宝鸡的法人卡线下怎么办")
+    assert u.entities == {"region": "shaanxi", "city": "宝鸡", "card_type": "法人卡", "channel": "线下"}
+
+
+def test_language(lexical):
+    assert lexical.parse_sync("What is the hotline in Shaanxi?").lang == "en"
+    assert lexical.parse_sync("陕西热线").lang == "zh"
+
+
+async def test_implements_protocol(lexical):
+    assert isinstance(lexical, Interpreter)
+    u = await lexical.parse("珠海海关数据分中心电话")
+    assert u.intent == "faq/zh.jc.cards"
+    assert u.is_faq
