@@ -77,6 +77,7 @@ class Retriever:
             self._docs.append(_Doc(entry, set(words), set(bigrams), phrases))
             word_corpus.append(words)
             bigram_corpus.append(bigrams)
+        self._vocabulary: set[str] = set().union(*(d.words for d in self._docs))
         self._bm25_words = BM25Okapi(word_corpus)
         self._bm25_bigrams = BM25Okapi(bigram_corpus)
         self._max_idf = max(self._bm25_words.idf.values())
@@ -103,6 +104,20 @@ class Retriever:
                 found.add(key)
         return found.pop() if len(found) == 1 else None
 
+    def unknown_places(self, text: str) -> list[str]:
+        """Places the question names that no entry and no region knows ("上海海关", "深圳").
+
+        The manuals cover Shaanxi and Zhuhai only, so such a question is about somewhere
+        else and must not be answered with a Shaanxi or Zhuhai fact that happens to match
+        its other words.
+        """
+        known = self._vocabulary
+        return [
+            p
+            for p in self.tok.places(text)
+            if p not in known and not any(p in alias or alias in p for alias, _ in self._aliases)
+        ]
+
     # ------------------------------------------------------------------ search
     def _idf(self, word: str) -> float:
         return max(float(self._bm25_words.idf.get(word, self._max_idf)), 0.05)
@@ -113,7 +128,7 @@ class Retriever:
     def search(self, text: str, region: str | None = None, k: int = 5) -> list[Hit]:
         """The ``k`` best entries for ``text``, restricted to ``region`` when given."""
         canonical = self.tok.canonical(text)
-        q_words = list(dict.fromkeys(self.tok.words(text)))
+        q_words = list(dict.fromkeys(self.tok.words(text, search_mode=False)))
         q_bigrams = list(dict.fromkeys(self.tok.bigrams(text)))
         if not q_words and not q_bigrams:
             return []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jieba
+import jieba.posseg
 import yaml
 
 __all__ = ["Lexicon", "Tokenizer", "is_english", "load_lexicon", "normalize"]
@@ -70,6 +71,7 @@ class Tokenizer:
     def __init__(self, lexicon: Lexicon, domain_words: Iterable[str]) -> None:
         self.lexicon = lexicon
         self._jieba = jieba.Tokenizer()
+        self._pos = jieba.posseg.POSTokenizer(self._jieba)
         # Longest first so a long synonym ("哪个地方") wins over a short one inside it.
         self._synonyms = sorted(lexicon.synonyms.items(), key=lambda kv: -len(kv[0]))
         for word in {normalize(w) for w in domain_words}:
@@ -90,13 +92,19 @@ class Tokenizer:
                     text = text.replace(variant, target)
         return text
 
-    def words(self, text: str, *, canonical: bool = True) -> list[str]:
-        """Content words: jieba search-mode segments and stemmed English words, no stopwords."""
+    def words(self, text: str, *, canonical: bool = True, search_mode: bool = True) -> list[str]:
+        """Content words: jieba segments and stemmed English words, no stopwords.
+
+        Documents are cut in search mode (a long word and its sub-words) so a query cut in
+        precise mode (``search_mode=False``) finds its words in them without the noise
+        sub-words that search mode invents for the query ("电子口岸卡" -> "子口").
+        """
         text = self.canonical(text) if canonical else normalize(text)
         out: list[str] = []
         stop = self.lexicon.stopwords
+        cut = self._jieba.cut_for_search if search_mode else self._jieba.cut
         for run in _CJK_RUN.findall(text):
-            for tok in self._jieba.cut_for_search(run):
+            for tok in cut(run):
                 if tok not in stop:
                     out.append(tok)
         latin = _CJK_RUN.sub(" ", text)
@@ -105,6 +113,11 @@ class Tokenizer:
             if tok and tok not in stop:
                 out.append(tok)
         return out
+
+    def places(self, text: str) -> list[str]:
+        """Place names (jieba's ``ns`` tag) in the text."""
+        text = self.canonical(text)
+        return [pair.word for run in _CJK_RUN.findall(text) for pair in self._pos.cut(run) if pair.flag == "ns"]
 
     def bigrams(self, text: str, *, canonical: bool = True) -> list[str]:
         """Overlapping CJK character bigrams (single characters for one-character runs)."""

@@ -18,7 +18,7 @@ __all__ = ["CONFIDENCE_THRESHOLD", "Answer", "Source", "answer_question"]
 
 # Below this share of the question covered by the best entry, the bot says it does not know.
 # Calibrated on tests/data/questions.yaml (see bench/answer_latency.py and the README).
-CONFIDENCE_THRESHOLD = 0.5
+CONFIDENCE_THRESHOLD = 0.36
 # A second region's entry is answered too when the region is unknown and it is this close.
 _AMBIGUITY_RATIO = 0.9
 
@@ -91,9 +91,11 @@ def answer_question(
     ``region`` is the region the user already gave; a region named in the question wins.
     With no region, an entry of each region is answered when both fit about equally well.
     """
-    asked_region = retriever.detect_region(question) or region
+    named_region = retriever.detect_region(question)
+    asked_region = named_region or region
     hits = retriever.search(question, asked_region, k=10)
-    if not hits or hits[0].confidence < threshold:
+    elsewhere = not named_region and bool(retriever.unknown_places(question))
+    if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0
         return Answer(question, "", "fallback", conf, asked_region, fallback=True)
 

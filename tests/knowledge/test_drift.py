@@ -11,7 +11,9 @@ def test_knowledge_base_matches_manuals_both_ways(kb, manual_texts):
 
 
 def test_extract_finds_phones_urls_and_codes():
-    found = extract("电话 0756--2538065，网址 https://e.chinaport.gov.cn ，代码 5791、480040，KJDS-001模板，日期 2020-05-28")
+    found = extract(
+        "电话 0756--2538065，网址 https://e.chinaport.gov.cn ，代码 5791、480040，KJDS-001模板，日期 2020-05-28"
+    )
     assert found["phone"] == {"0756-2538065"}
     assert found["url"] == {"e.chinaport.gov.cn"}
     assert found["code"] == {"5791", "480040", "KJDS-001"}

@@ -7,8 +7,15 @@ from knowledge.text import is_english
 
 @pytest.mark.parametrize(
     ("text", "region"),
-    [("宝鸡哪里办卡", "shaanxi"), ("西安的建行", "shaanxi"), ("横琴主管海关", "zhuhai"), ("拱北窗口", "zhuhai"),
-     ("Where is the branch in Baoji?", "shaanxi"), ("法人卡去哪办", None), ("陕西和珠海有什么区别", None)],
+    [
+        ("宝鸡哪里办卡", "shaanxi"),
+        ("西安的建行", "shaanxi"),
+        ("横琴主管海关", "zhuhai"),
+        ("拱北窗口", "zhuhai"),
+        ("Where is the branch in Baoji?", "shaanxi"),
+        ("法人卡去哪办", None),
+        ("陕西和珠海有什么区别", None),
+    ],
 )
 def test_detect_region(retriever, text, region):
     assert retriever.detect_region(text) == region
@@ -32,7 +39,9 @@ def test_top_entry(retriever, question, entry_id):
     assert hits[0].confidence >= 0.5
 
 
-@pytest.mark.parametrize("question", ["你觉得比特币还会涨吗", "推荐一家好吃的餐厅", "明天北京天气怎么样", "how to bake bread"])
+@pytest.mark.parametrize(
+    "question", ["你觉得比特币还会涨吗", "推荐一家好吃的餐厅", "明天北京天气怎么样", "how to bake bread"]
+)
 def test_out_of_scope_has_low_confidence(retriever, question):
     hits = retriever.search(question)
     assert not hits or hits[0].confidence < 0.5

@@ -22,7 +22,18 @@ def test_all_thirteen_ccb_branches(kb):
     branches = kb.branches("shaanxi")
     assert len(branches) == 13
     assert all(isinstance(b, BranchEntry) and b.phone and b.address for b in branches)
-    assert {b.city for b in branches} >= {"西安", "宝鸡", "咸阳", "安康", "榆林", "渭南", "商洛", "汉中", "延安", "铜川"}
+    assert {b.city for b in branches} >= {
+        "西安",
+        "宝鸡",
+        "咸阳",
+        "安康",
+        "榆林",
+        "渭南",
+        "商洛",
+        "汉中",
+        "延安",
+        "铜川",
+    }
 
 
 def test_codes_and_hotlines_present(kb):

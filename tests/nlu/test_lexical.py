@@ -7,8 +7,15 @@ from nlu.interpreter import Interpreter
 
 @pytest.mark.parametrize(
     ("text", "intent"),
-    [("你好", "greet"), ("您好！", "greet"), ("谢谢", "thanks"), ("转人工", "human"), ("再见", "bye"),
-     ("你能做什么", "help"), ("thank you", "thanks")],
+    [
+        ("你好", "greet"),
+        ("您好！", "greet"),
+        ("谢谢", "thanks"),
+        ("转人工", "human"),
+        ("再见", "bye"),
+        ("你能做什么", "help"),
+        ("thank you", "thanks"),
+    ],
 )
 def test_chat_intents(lexical, text, intent):
     assert lexical.parse_sync(text).intent == intent

@@ -1,0 +1,74 @@
+"""The project's own question set must stay at or above 90% with nothing fabricated.
+
+Scored like ../shared/eval/run_eval.py scores a command, but in process and through the
+same path as ``portpal ask`` (lexical engine, dialogue core, fresh state per question).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.core.events import TextMessage
+from bot.core.state import ConversationState
+
+QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.yaml"
+_NUMBER = re.compile(r"\d[\d\-]{3,}\d")
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _number_parts(text: str) -> set[str]:
+    parts: set[str] = set()
+    for token in _NUMBER.findall(_squash(text)):
+        parts.add(token.replace("-", ""))
+        parts.update(p for p in token.split("-") if p)
+    return parts
+
+
+@pytest.fixture(scope="module")
+def questions():
+    return yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))["questions"]
+
+
+def test_question_set_shape(questions, kb):
+    assert len(questions) >= 150
+    assert len({q["id"] for q in questions}) == len(questions)
+    assert sum(q.get("kind") == "fallback" for q in questions) >= 10
+    assert sum(bool(re.search(r"[A-Za-z]{4,}", q["q"])) and q.get("kind") != "fallback" for q in questions) >= 8
+    # Every section of both manuals that the knowledge base cites is exercised.
+    covered = {q["section"] for q in questions}
+    prefix = {"shaanxi": "sx", "zhuhai": "zh"}
+    cited = {f"{prefix[e.region]} {e.section}" for e in kb.entries}
+    assert cited <= covered, sorted(cited - covered)
+
+
+def test_own_question_set_scores_at_least_90_percent(questions, dialogue, lexical, manual_texts):
+    manual_parts = set().union(*(_number_parts(t) for t in manual_texts)) | {"88888888"}
+    correct, failures, fabricated = 0, [], []
+    for item in questions:
+        outcome = dialogue.handle(ConversationState(), TextMessage(item["q"]), lexical.parse_sync(item["q"]))
+        answer = "\n".join(r.text for r in outcome.replies)
+        fallback = bool(outcome.answer and outcome.answer.fallback)
+        if item.get("kind") == "fallback":
+            ok = fallback
+            flat = ""
+        else:
+            flat = _squash(answer)
+            ok = not fallback and all(any(_squash(str(s)) in flat for s in group) for group in item["expect"])
+        correct += ok
+        if not ok:
+            failures.append(f"{item['id']} {item['q']}: fallback={fallback} {flat[:80] if not fallback else ''}")
+        bad = _number_parts(answer) - manual_parts
+        if bad:
+            fabricated.append((item["id"], sorted(bad)))
+    share = correct / len(questions)
+    print(f"own question set: {correct}/{len(questions)} ({share:.1%}), fabricated {len(fabricated)}")
+    assert not fabricated, fabricated
+    print("\n".join(failures))
+    assert share >= 0.90
