@@ -64,11 +64,15 @@ def main() -> None:
         starts.append(time.perf_counter() - t)
 
     print(f"questions: {len(questions)} x {args.rounds} rounds = {len(times)} answers (lexical engine, in process)")
-    print(f"answer latency ms: p50 {percentile(times, 50):.2f}  p99 {percentile(times, 99):.2f}  "
-          f"max {max(times):.2f}  mean {statistics.mean(times):.2f}   (target p99 <= 20 ms)")
+    print(
+        f"answer latency ms: p50 {percentile(times, 50):.2f}  p99 {percentile(times, 99):.2f}  "
+        f"max {max(times):.2f}  mean {statistics.mean(times):.2f}   (target p99 <= 20 ms)"
+    )
     print(f"in-process start-up (knowledge base + index + NLU): {build:.2f} s")
-    print(f"`portpal ask` one question, whole process: median {statistics.median(starts):.2f} s "
-          f"(min {min(starts):.2f}, max {max(starts):.2f})")
+    print(
+        f"`portpal ask` one question, whole process: median {statistics.median(starts):.2f} s "
+        f"(min {min(starts):.2f}, max {max(starts):.2f})"
+    )
 
 
 if __name__ == "__main__":
