@@ -130,8 +130,8 @@ class Retriever:
         canonical = self.tok.canonical(text)
         q_words = list(dict.fromkeys(self.tok.words(text, search_mode=False)))
         q_bigrams = list(dict.fromkeys(self.tok.bigrams(text)))
-        if not q_words and not q_bigrams:
-            return []
+        if not q_bigrams and not any(len(w) >= 3 or (w.isalpha() and len(w) >= 2) for w in q_words):
+            return []  # nothing to look up: punctuation, a lone digit ("2"), a stray letter
         word_scores = self._bm25_words.get_scores(q_words) if q_words else [0.0] * len(self._docs)
         bigram_scores = self._bm25_bigrams.get_scores(q_bigrams) if q_bigrams else [0.0] * len(self._docs)
         top_word = max(max(word_scores), 1e-9)

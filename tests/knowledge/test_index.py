@@ -52,9 +52,13 @@ def test_region_filter_restricts_results(retriever):
     assert hits and all(h.entry.region == "zhuhai" for h in hits)
 
 
-def test_empty_and_punctuation_only(retriever):
-    assert retriever.search("") == []
-    assert retriever.search("？？？！") == []
+def test_empty_and_contentless_messages(retriever):
+    for text in ["", "？？？！", "2", "12", " 3 ", "a", "…"]:
+        assert retriever.search(text) == [], text
+
+
+def test_codes_are_still_searchable(retriever):
+    assert retriever.search("5788")[0].entry.id == "zh.code.5788"
 
 
 def test_is_english():

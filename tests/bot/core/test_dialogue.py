@@ -82,3 +82,8 @@ def test_history_is_bounded(dialogue, lexical):
     for _ in range(30):
         state = say(dialogue, lexical, state, "谢谢").state
     assert len(state.history) == 20
+
+
+def test_lone_number_without_buttons_falls_back(dialogue, lexical):
+    out = say(dialogue, lexical, ConversationState(region="shaanxi"), "2")
+    assert out.answer is not None and out.answer.fallback
