@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, UniqueConstraint, event, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from bot.core.state import ConversationState
@@ -103,7 +104,7 @@ class Store:
                 s.add(conv)
                 try:
                     s.commit()
-                except Exception:  # another process created it first
+                except IntegrityError:  # another process created it first
                     s.rollback()
                     conv = s.exec(
                         select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
