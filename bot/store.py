@@ -19,7 +19,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from bot.core.state import ConversationState
 
-__all__ = ["Conversation", "Loaded", "MessageRecord", "StaleStateError", "Store", "sqlite_url"]
+__all__ = ["Conversation", "Loaded", "MessageRecord", "StaleStateError", "Store"]
 
 
 def _now() -> datetime:
@@ -57,10 +57,6 @@ class Loaded:
     conversation_id: int
     state: ConversationState
     version: int
-
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'portpal.sqlite3'}"
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

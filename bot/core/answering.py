@@ -14,7 +14,7 @@ from knowledge.render import answer_lines
 from knowledge.schema import BranchEntry, Entry
 from knowledge.text import normalize
 
-__all__ = ["CONFIDENCE_THRESHOLD", "Answer", "Source", "answer_question"]
+__all__ = ["CONFIDENCE_THRESHOLD", "Answer", "Source", "answer_question", "source_line"]
 
 # Below this share of the question covered by the best entry, the bot says it does not know.
 # Calibrated on tests/data/questions.yaml (see bench/answer_latency.py and the README).
@@ -46,6 +46,11 @@ class Answer:
         return len(self.regions) > 1
 
 
+def source_line(cite: str, lang: str) -> str:
+    """The closing citation line of an answer."""
+    return f"Source: {cite}" if lang == "en" else f"来源：{cite}"
+
+
 def _city_branches(retriever: Retriever, top: BranchEntry, question: str) -> list[Entry]:
     """All branches of the city asked about, unless the question singles one out."""
     norm = normalize(question)
@@ -74,7 +79,7 @@ def _block(entries: list[Entry], retriever: Retriever, lang: str, with_region: b
         if src not in sources:
             sources.append(src)
     cite = ", ".join(f"{s.manual} {s.section}" for s in sources)
-    lines.append(f"Source: {cite}" if lang == "en" else f"来源：{cite}")
+    lines.append(source_line(cite, lang))
     return lines, sources
 
 

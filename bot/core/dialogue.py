@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.core.answering import Answer, answer_question
+from bot.core.answering import Answer, answer_question, source_line
 from bot.core.events import ButtonPress, Command, Event, TextMessage
 from bot.core.messages import Messages
 from bot.core.replies import Button, Reply
@@ -70,8 +70,7 @@ class Dialogue:
             region = self.kb.regions[key]
             lines.append(f"【{region.name_en if lang == 'en' else region.name}】")
             lines.extend(answer_lines(entry, self.kb, lang))
-            label = self.kb.source_label(entry, lang)
-            lines.append(f"Source: {label}" if lang == "en" else f"来源：{label}")
+            lines.append(source_line(self.kb.source_label(entry, lang), lang))
         return "\n".join(lines)
 
     def _known_regions(self, state: ConversationState) -> list[str]:
