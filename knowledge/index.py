@@ -23,7 +23,7 @@ from knowledge.render import search_texts
 from knowledge.schema import BranchEntry, Entry, TermEntry
 from knowledge.text import Tokenizer, load_lexicon, normalize
 
-__all__ = ["Hit", "Retriever", "default_retriever"]
+__all__ = ["Hit", "Retriever", "default_retriever", "domain_words"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class _Doc:
     phrases: list[str]  # canonical sample questions and title, for fuzzy matching
 
 
-def _domain_words(kb: KnowledgeBase) -> Iterable[str]:
+def domain_words(kb: KnowledgeBase) -> Iterable[str]:
     for e in kb.entries:
         yield from e.keywords
         if isinstance(e, TermEntry):
@@ -125,8 +125,8 @@ class Retriever:
     def _bigram_idf(self, bigram: str) -> float:
         return max(float(self._bm25_bigrams.idf.get(bigram, self._max_bigram_idf)), 0.05)
 
-    def search(self, text: str, region: str | None = None, k: int = 5) -> list[Hit]:
-        """The ``k`` best entries for ``text``, restricted to ``region`` when given."""
+    def search(self, text: str, region: str | None = None, k: int | None = 5) -> list[Hit]:
+        """The ``k`` best entries for ``text`` (all when ``k`` is None), restricted to ``region``."""
         canonical = self.tok.canonical(text)
         q_words = list(dict.fromkeys(self.tok.words(text, search_mode=False)))
         q_bigrams = list(dict.fromkeys(self.tok.bigrams(text)))
@@ -163,12 +163,12 @@ class Retriever:
             score = confidence + 0.25 * (word_scores[i] / top_word) + 0.15 * (bigram_scores[i] / top_bigram)
             hits.append(Hit(entry, float(score), round(float(min(1.0, confidence)), 4)))
         hits.sort(key=lambda h: h.score, reverse=True)
-        return hits[:k]
+        return hits if k is None else hits[:k]
 
 
 @cache
 def default_retriever() -> Retriever:
     """The retriever over the packaged knowledge base, built once per process."""
     kb = load_default()
-    tok = Tokenizer(load_lexicon(DATA_DIR / "lexicon.yaml"), _domain_words(kb))
+    tok = Tokenizer(load_lexicon(DATA_DIR / "lexicon.yaml"), domain_words(kb))
     return Retriever(kb, tok)

@@ -10,20 +10,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["FAQ_INTENT", "Interpreter", "Understanding"]
+__all__ = ["FAQ_INTENT", "OUT_OF_SCOPE", "Interpreter", "Understanding"]
 
 # Knowledge questions; the retrieval intent of an answered question is "faq/<entry id>".
 FAQ_INTENT = "faq"
+# Questions about something the manuals do not cover (and Rasa's own fallback intent).
+OUT_OF_SCOPE = "out_of_scope"
 
 
 @dataclass(frozen=True)
 class Understanding:
+    """One engine's reading of one message.
+
+    ``faq_ranking`` holds the engine's knowledge-entry candidates, best first, as
+    ``(entry id, confidence)``; the answering code combines them with the lexical retriever.
+    """
+
     text: str
     intent: str
     confidence: float
     engine: str
     lang: str = "zh"
     entities: dict[str, str] = field(default_factory=dict)
+    faq_ranking: tuple[tuple[str, float], ...] = ()
+    intent_ranking: tuple[tuple[str, float], ...] = ()
 
     @property
     def is_faq(self) -> bool:

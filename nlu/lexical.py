@@ -16,28 +16,21 @@ import yaml
 from rapidfuzz import fuzz
 
 from knowledge.index import Retriever, default_retriever
-from knowledge.schema import BranchEntry
 from knowledge.text import is_english, normalize
+from nlu.gazetteer import Gazetteer, default_gazetteer
 from nlu.interpreter import FAQ_INTENT, Understanding
 
 __all__ = ["INTENTS_FILE", "LexicalInterpreter", "default_lexical", "load_intents"]
 
 INTENTS_FILE = Path(__file__).resolve().parent / "data" / "intents.yaml"
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+_TEMPLATE = re.compile(r"<[a-z_]+>")
 # A message longer than this is a question even when it starts with "你好".
 _MAX_CHAT_LEN = 12
-_CARD_TYPES = {
-    "法人卡": "法人卡",
-    "操作员卡": "操作员卡",
-    "ic卡": "IC卡",
-    "ukey": "UKey",
-    "u盾": "UKey",
-    "ikey": "IKey",
-}
-_CHANNELS = {"线上": "线上", "网上": "线上", "邮寄": "线上", "线下": "线下", "现场": "线下"}
 
 
 def load_intents(path: Path = INTENTS_FILE) -> dict[str, tuple[str, ...]]:
+    """Dialogue intents and their examples; an example may hold ``<entity>`` templates."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     return {name: tuple(str(x) for x in spec["examples"]) for name, spec in raw["intents"].items()}
 
@@ -57,31 +50,19 @@ class LexicalInterpreter:
 
     name = "lexical"
 
-    def __init__(self, retriever: Retriever, intents: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, retriever: Retriever, intents: dict[str, tuple[str, ...]], gazetteer: Gazetteer) -> None:
         self.retriever = retriever
-        self._examples = [_Example(i, _squash(t)) for i, texts in intents.items() for t in texts]
-        self._cities = sorted(
-            {b.city for b in retriever.kb.entries if isinstance(b, BranchEntry)}, key=len, reverse=True
-        )
+        self.gazetteer = gazetteer
+        self._examples = [
+            _Example(i, _squash(t)) for i, texts in intents.items() for t in texts if not _TEMPLATE.search(t)
+        ]
 
     def entities(self, text: str) -> dict[str, str]:
-        norm = normalize(text)
-        found: dict[str, str] = {}
+        """Entities by gazetteer; ``region`` is the one region the text places itself in."""
+        found = {k: v for k, v in self.gazetteer.values(text).items() if k != "region"}
         region = self.retriever.detect_region(text)
         if region:
             found["region"] = region
-        for city in self._cities:
-            if city in norm:
-                found["city"] = city
-                break
-        for word, value in _CARD_TYPES.items():
-            if word in norm:
-                found["card_type"] = value
-                break
-        for word, value in _CHANNELS.items():
-            if word in norm:
-                found["channel"] = value
-                break
         return found
 
     def chat_intent(self, text: str) -> tuple[str, float] | None:
@@ -111,4 +92,4 @@ class LexicalInterpreter:
 
 @cache
 def default_lexical() -> LexicalInterpreter:
-    return LexicalInterpreter(default_retriever(), load_intents())
+    return LexicalInterpreter(default_retriever(), load_intents(), default_gazetteer())

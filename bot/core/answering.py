@@ -13,6 +13,8 @@ from knowledge.index import Hit, Retriever
 from knowledge.render import answer_lines
 from knowledge.schema import BranchEntry, Entry
 from knowledge.text import normalize
+from nlu.hybrid import Strategy, rank
+from nlu.interpreter import Understanding
 
 __all__ = ["CONFIDENCE_THRESHOLD", "Answer", "Source", "answer_question", "source_line"]
 
@@ -90,15 +92,21 @@ def answer_question(
     region: str | None = None,
     lang: str = "zh",
     threshold: float = CONFIDENCE_THRESHOLD,
+    nlu: Understanding | None = None,
+    strategy: Strategy = "hybrid",
 ) -> Answer:
     """Answer ``question`` from the knowledge base.
 
     ``region`` is the region the user already gave; a region named in the question wins.
     With no region, an entry of each region is answered when both fit about equally well.
+    ``nlu`` is the NLU engine's reading of the question; with Rasa's, entries are ranked by
+    ``strategy`` (see ``nlu.hybrid``), otherwise by the lexical retriever alone.
     """
     named_region = retriever.detect_region(question)
+    if named_region is None and nlu is not None and nlu.engine == "rasa":
+        named_region = nlu.entities.get("region")
     asked_region = named_region or region
-    hits = retriever.search(question, asked_region, k=10)
+    hits = rank(question, retriever, region=asked_region, nlu=nlu, strategy=strategy)
     elsewhere = not named_region and bool(retriever.unknown_places(question))
     if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0

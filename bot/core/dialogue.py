@@ -17,6 +17,7 @@ from bot.core.state import ConversationState
 from knowledge.index import Retriever
 from knowledge.render import answer_lines
 from knowledge.text import is_english
+from nlu.hybrid import Strategy
 from nlu.interpreter import Understanding
 
 __all__ = ["Dialogue", "Outcome"]
@@ -35,10 +36,11 @@ class Outcome:
 class Dialogue:
     """Decides what to say. One instance serves every conversation."""
 
-    def __init__(self, retriever: Retriever, messages: Messages) -> None:
+    def __init__(self, retriever: Retriever, messages: Messages, strategy: Strategy = "hybrid") -> None:
         self.retriever = retriever
         self.kb = retriever.kb
         self.msg = messages
+        self.strategy: Strategy = strategy
 
     # ------------------------------------------------------------------ entry point
     def handle(self, state: ConversationState, event: Event, understanding: Understanding | None = None) -> Outcome:
@@ -139,11 +141,11 @@ class Dialogue:
             return Outcome(state, [self._say(state, self.msg.get("help", lang))])
         if intent == "human":
             return self._human(state)
-        return self._question(state, text)
+        return self._question(state, text, nlu)
 
-    def _question(self, state: ConversationState, text: str) -> Outcome:
+    def _question(self, state: ConversationState, text: str, nlu: Understanding | None) -> Outcome:
         lang = state.lang
-        answer = answer_question(text, self.retriever, region=state.region, lang=lang)
+        answer = answer_question(text, self.retriever, region=state.region, lang=lang, nlu=nlu, strategy=self.strategy)
         if answer.fallback:
             state.fallback_streak += 1
             if state.fallback_streak >= 2:
