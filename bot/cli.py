@@ -6,18 +6,25 @@ import asyncio
 import json
 import logging
 import sys
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.config import Settings
+from nlu.config import EngineMode
+
+if TYPE_CHECKING:
+    from nlu.interpreter import Interpreter
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="PortPal (口岸助手): cross-border e-commerce onboarding assistant.", no_args_is_help=True)
 kb_app = typer.Typer(help="Knowledge base tools.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+nlu_app = typer.Typer(help="The Rasa NLU engine: export, train, serve, cross-validate.", no_args_is_help=True)
+app.add_typer(nlu_app, name="nlu")
 
 log = logging.getLogger("portpal")
 
@@ -26,43 +33,70 @@ def _setup_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _chat(chat_id: str) -> None:
+NluOption = Annotated[
+    EngineMode | None,
+    typer.Option(
+        "--nlu",
+        help="NLU engine: auto (Rasa if available, else lexical), rasa (Rasa or fail), lexical. Default: PORTPAL_NLU.",
+    ),
+]
+
+
+def _open_nlu(settings: Settings, mode: EngineMode | None) -> AbstractAsyncContextManager[Interpreter]:
+    from nlu.engine import open_interpreter
+
+    return open_interpreter(settings.nlu_config(mode))
+
+
+def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
     from bot.assistant import Assistant
     from bot.channels.console import ConsoleChannel
     from bot.store import Store
+    from nlu.engine import NluUnavailableError
 
     settings = Settings()
     store = Store(settings.resolved_database_url())
-    assistant = Assistant(store)
     interactive = sys.stdin.isatty()
-    channel = ConsoleChannel(assistant, sys.stdout, interactive=interactive, chat_id=chat_id)
 
     async def loop() -> None:
-        if interactive:
-            channel.console.print("口岸助手 PortPal — 输入问题，/help 查看帮助，Ctrl-D 退出。", style="bold green")
-            await channel.send("/start")
-        while True:
-            try:
-                line = input("你> " if interactive else "")
-            except EOFError:
-                break
-            if line.strip():
-                await channel.send(line)
+        if interactive and settings.rasa_url is None and (mode or settings.portpal_nlu) != "lexical":
+            typer.echo("正在启动 NLU 引擎（Rasa）… / starting the NLU engine (Rasa) …", err=True)
+        async with _open_nlu(settings, mode) as interpreter:
+            assistant = Assistant(store, interpreter)
+            channel = ConsoleChannel(assistant, sys.stdout, interactive=interactive, chat_id=chat_id)
+            if interactive:
+                channel.console.print("口岸助手 PortPal — 输入问题，/help 查看帮助，Ctrl-D 退出。", style="bold green")
+                await channel.send("/start")
+            while True:
+                try:
+                    line = await asyncio.to_thread(input, "你> " if interactive else "")
+                except EOFError:
+                    break
+                if line.strip():
+                    await channel.send(line)
 
-    asyncio.run(loop())
+    try:
+        asyncio.run(loop())
+    except NluUnavailableError as exc:
+        typer.echo(f"Rasa required but unavailable: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
-def chat(chat_id: Annotated[str, typer.Option(help="Conversation id; progress is kept per id.")] = "local") -> None:
+def chat(
+    chat_id: Annotated[str, typer.Option(help="Conversation id; progress is kept per id.")] = "local",
+    nlu: NluOption = None,
+) -> None:
     """Chat in the terminal. With piped stdin: one message a line, replies in order."""
     _setup_logging()
-    _chat(chat_id)
+    _chat(chat_id, nlu)
 
 
 @app.command()
 def ask(
     question: Annotated[str | None, typer.Argument(help="The question; none: one question a line from stdin.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+    nlu: NluOption = None,
 ) -> None:
     """Answer questions one at a time, without keeping a conversation."""
     _setup_logging()
@@ -70,31 +104,50 @@ def ask(
     from bot.core.events import TextMessage
     from bot.core.messages import default_messages
     from bot.core.state import ConversationState
-    from nlu.lexical import default_lexical
+    from knowledge.index import default_retriever
+    from nlu.engine import NluUnavailableError
 
-    interpreter = default_lexical()
-    dialogue = Dialogue(interpreter.retriever, default_messages())
-    questions = [question] if question is not None else (line.rstrip("\n") for line in sys.stdin)
-    for q in questions:
-        understanding = interpreter.parse_sync(q) if q.strip() else None
-        outcome = dialogue.handle(ConversationState(), TextMessage(q), understanding)
-        text = "\n".join(r.text for r in outcome.replies)
-        if not as_json:
-            typer.echo(text + "\n")
-            continue
-        ans = outcome.answer
-        record = {
-            "question": q,
-            "answer": text,
-            "intent": ans.intent if ans else (understanding.intent if understanding else "empty"),
-            "confidence": ans.confidence if ans else (understanding.confidence if understanding else 0.0),
-            "region": ans.region if ans else None,
-            "sources": [{"manual": s.manual, "section": s.section} for s in ans.sources] if ans else [],
-            "fallback": ans.fallback if ans else False,
-            "nlu": understanding.engine if understanding else None,
-        }
-        typer.echo(json.dumps(record, ensure_ascii=False))
-        sys.stdout.flush()
+    settings = Settings()
+    dialogue = Dialogue(default_retriever(), default_messages())
+
+    async def answer_all() -> None:
+        async with _open_nlu(settings, nlu) as interpreter:
+            questions = [question] if question is not None else None
+            while True:
+                if questions is not None:
+                    if not questions:
+                        break
+                    q = questions.pop(0)
+                else:
+                    line = await asyncio.to_thread(sys.stdin.readline)
+                    if not line:
+                        break
+                    q = line.rstrip("\n")
+                understanding = await interpreter.parse(q) if q.strip() else None
+                outcome = dialogue.handle(ConversationState(), TextMessage(q), understanding)
+                text = "\n".join(r.text for r in outcome.replies)
+                if not as_json:
+                    typer.echo(text + "\n")
+                    continue
+                ans = outcome.answer
+                record = {
+                    "question": q,
+                    "answer": text,
+                    "intent": ans.intent if ans else (understanding.intent if understanding else "empty"),
+                    "confidence": ans.confidence if ans else (understanding.confidence if understanding else 0.0),
+                    "region": ans.region if ans else None,
+                    "sources": [{"manual": s.manual, "section": s.section} for s in ans.sources] if ans else [],
+                    "fallback": ans.fallback if ans else False,
+                    "nlu": understanding.engine if understanding else None,
+                }
+                typer.echo(json.dumps(record, ensure_ascii=False))
+                sys.stdout.flush()
+
+    try:
+        asyncio.run(answer_all())
+    except NluUnavailableError as exc:
+        typer.echo(f"Rasa required but unavailable: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -135,6 +188,113 @@ def kb_check(
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _rasa_bin(settings: Settings) -> Path:
+    from nlu.training import find_rasa_bin
+
+    rasa = find_rasa_bin(settings.portpal_rasa_venv)
+    if rasa is None:
+        typer.echo("Rasa is not installed: no .venv-rasa here (run `make rasa`, or set PORTPAL_RASA_VENV).", err=True)
+        raise typer.Exit(2)
+    return rasa
+
+
+@nlu_app.command("export")
+def nlu_export(
+    out: Annotated[Path | None, typer.Option(help="Directory to write; default: the packaged nlu/rasa.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if the export is stale.")] = False,
+) -> None:
+    """Write the Rasa project (config.yml, domain.yml, data/nlu.yml, dictionary) from the knowledge base."""
+    from nlu.export import PROJECT_DIR, default_project, write_project
+
+    target = out or PROJECT_DIR
+    project = default_project()
+    if check:
+        stale = [
+            rel
+            for rel, content in project.files.items()
+            if not (target / rel).is_file() or (target / rel).read_text(encoding="utf-8") != content
+        ]
+        if stale:
+            typer.echo(f"stale Rasa export in {target}: {', '.join(stale)}; run `portpal nlu export`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"Rasa export in {target} is up to date")
+        return
+    write_project(project, target)
+    counts: dict[str, int] = {}
+    for ex in project.examples:
+        top = ex.intent.split("/", 1)[0]
+        counts[top] = counts.get(top, 0) + 1
+    typer.echo(
+        f"wrote {len(project.files)} files to {target}: {len(project.examples)} examples, "
+        f"{len(project.intents)} intents ({counts.get('faq', 0)} knowledge-question examples), "
+        f"{len(project.conflicts)} clashing and {len(project.misaligned)} misaligned examples left out"
+    )
+
+
+@nlu_app.command("train")
+def nlu_train(force: Annotated[bool, typer.Option(help="Train even if a model of this data exists.")] = False) -> None:
+    """Train the Rasa NLU model in .venv-rasa; skipped when the exported data has not changed."""
+    from nlu.training import RasaEnvError, train
+
+    settings = Settings()
+    rasa = _rasa_bin(settings)
+    typer.echo(f"Training the Rasa NLU model into {settings.rasa_model_dir} (a few minutes) ...", err=True)
+    try:
+        result = train(settings.rasa_model_dir, rasa, force=force)
+    except RasaEnvError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    if result.trained:
+        typer.echo(f"model: {result.model} (trained in {result.seconds:.0f} s)")
+    else:
+        typer.echo(f"model: {result.model} (up to date, not retrained)")
+
+
+@nlu_app.command("serve")
+def nlu_serve(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5005) -> None:
+    """Run the Rasa server for the current model on 127.0.0.1 (for RASA_URL); Ctrl-C stops it."""
+    import os
+
+    from nlu.server import RasaServer
+    from nlu.training import model_path
+
+    settings = Settings()
+    rasa = _rasa_bin(settings)
+    model = model_path(settings.rasa_model_dir)
+    if not model.is_file():
+        typer.echo(f"no model for the current data at {model}; run `portpal nlu train`", err=True)
+        raise typer.Exit(2)
+    command = RasaServer(rasa, model, port=port).command()
+    typer.echo(f"Rasa server on http://127.0.0.1:{port} (model {model.name})", err=True)
+    os.execv(command[0], command)
+
+
+@nlu_app.command("test")
+def nlu_test(
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 3,
+    out: Annotated[Path | None, typer.Option(help="Where Rasa writes its reports.")] = None,
+) -> None:
+    """Rasa's k-fold cross-validation of the exported data: intent, entity and response P/R/F1."""
+    from nlu.training import RasaEnvError, cross_validate
+
+    settings = Settings()
+    rasa = _rasa_bin(settings)
+    results = out or settings.data_dir / "rasa-results"
+    typer.echo(f"Cross-validating with {folds} folds (each fold trains a model) ...", err=True)
+    try:
+        report = cross_validate(rasa, results, folds=folds, cache_dir=settings.rasa_model_dir / "cache")
+    except RasaEnvError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{'':<22}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+    rows = [("intent", report.intent), ("entity (micro avg)", report.entity), ("response (faq/...)", report.response)]
+    rows += [(f"  entity {name}", score) for name, score in sorted(report.per_entity.items())]
+    for label, score in rows:
+        if score is not None:
+            typer.echo(f"{label:<22}{score.precision:>10.3f}{score.recall:>10.3f}{score.f1:>10.3f}{score.support:>10}")
+    typer.echo(f"reports: {results}")
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from nlu.config import EngineMode, NluConfig
+
 __all__ = ["Settings", "default_data_dir"]
 
 
@@ -32,10 +34,27 @@ class Settings(BaseSettings):
     portpal_public_url: str | None = None
     portpal_http_host: str = "127.0.0.1"
     portpal_http_port: int = 8080
+    # Beyond DESIGN.md's fixed names: where Rasa lives and which engine to insist on.
+    portpal_rasa_venv: Path | None = None
+    portpal_rasa_model_dir: Path | None = None
+    portpal_nlu: EngineMode = "auto"
 
     @property
     def data_dir(self) -> Path:
         return self.portpal_data_dir.expanduser()
+
+    @property
+    def rasa_model_dir(self) -> Path:
+        return (self.portpal_rasa_model_dir or self.data_dir / "rasa-models").expanduser()
+
+    def nlu_config(self, mode: EngineMode | None = None) -> NluConfig:
+        return NluConfig(
+            mode=mode or self.portpal_nlu,
+            rasa_url=self.rasa_url,
+            rasa_venv=self.portpal_rasa_venv,
+            model_dir=self.rasa_model_dir,
+            log_dir=self.data_dir / "logs",
+        )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

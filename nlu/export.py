@@ -11,12 +11,14 @@ compared with a fresh one to catch a knowledge base changed without re-exporting
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jieba
 import yaml
 
 from knowledge.loader import KnowledgeBase
@@ -45,14 +47,20 @@ _MAX_PER_TEMPLATE = 6
 _BRACKETS = str.maketrans({"[": "【", "]": "】", "{": "（", "}": "）"})
 
 # Colloquial wrappers for the knowledge questions; picked deterministically per question.
-_PREFIXES = ("请问", "想问一下", "麻烦问下", "你好，", "咨询一下，", "我想知道", "问一下")
+_PREFIXES = ("请问", "想问一下", "麻烦问下", "你好，", "咨询一下，", "我想知道", "问一下", "我们公司想问，", "我们这边")
 _SUFFIXES = ("", "？", "呢", "啊", "，谢谢")
 _REGION_LEADS = ("{r}这边", "在{r}", "{r}的", "我们在{r}，")
-_CODE_TEMPLATES = ("{code}是什么", "{code}代表什么", "{code}是什么意思")
+_CODE_TEMPLATES = ("{code}代表什么", "{code}这个代码对应什么", "{code}这个编号是啥意思")
 _TERM_TEMPLATES = ("什么是{term}", "{term}是什么意思", "{term}指的是什么")
-_BRANCH_TEMPLATES = ("{name}地址", "{name}电话多少", "{name}在哪里", "{district}的建行在哪", "{district}哪里能办卡")
+_BRANCH_TEMPLATES = (
+    "{name}具体在什么位置",
+    "{name}的联系电话",
+    "{name}在哪里",
+    "{district}的建行在哪",
+    "{district}哪里能办卡",
+)
 _CITY_TEMPLATES = (
-    "{city}哪里可以办卡",
+    "{city}的办卡网点在什么位置",
     "{city}办卡地址",
     "{city}代理点电话",
     "{city}的建行网点在哪",
@@ -105,6 +113,7 @@ class Project:
     files: dict[str, str]
     examples: list[Example] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    misaligned: list[str] = field(default_factory=list)
 
     @property
     def intents(self) -> list[str]:
@@ -146,6 +155,33 @@ def _faq_texts(entry: Entry, region_words: tuple[str, ...], first_of_city: set[s
                 yield _pick(_REGION_LEADS, q, "r").format(r=_pick(chinese_names, q)) + q
 
 
+class _Segmenter:
+    """jieba as Rasa's JiebaTokenizer will run it: default dictionary plus the exported one."""
+
+    def __init__(self, dictionary: str) -> None:
+        self._jieba = jieba.Tokenizer()
+        self._jieba.load_userdict(io.StringIO(dictionary))
+
+    def boundaries(self, text: str) -> set[int]:
+        edges: set[int] = set()
+        for _word, start, end in self._jieba.tokenize(text):
+            edges.update((start, end))
+        return edges
+
+
+def _aligned(text: str, gazetteer: Gazetteer, segmenter: _Segmenter) -> bool:
+    """True when every entity of ``text`` starts and ends on a token boundary.
+
+    Rasa cannot learn an entity that is half a token ("宝鸡" inside "宝鸡分行"); such an
+    example would teach it that the word is not an entity, so it is left out.
+    """
+    mentions = gazetteer.find(text)
+    if not mentions:
+        return True
+    edges = segmenter.boundaries(text)
+    return all(m.start in edges and m.end in edges for m in mentions)
+
+
 def _annotate(text: str, gazetteer: Gazetteer) -> str:
     """Mark the entity words of ``text`` in Rasa's format, with their canonical value."""
     out: list[str] = []
@@ -184,7 +220,9 @@ def _first_branch_of_each_city(kb: KnowledgeBase) -> set[str]:
     return set(seen.values())
 
 
-def _examples(kb: KnowledgeBase, intents: dict[str, tuple[str, ...]], gazetteer: Gazetteer) -> Project:
+def _examples(
+    kb: KnowledgeBase, intents: dict[str, tuple[str, ...]], gazetteer: Gazetteer, segmenter: _Segmenter
+) -> Project:
     project = Project(files={})
     owner: dict[str, str] = {}
     clashing: set[str] = set()
@@ -194,6 +232,9 @@ def _examples(kb: KnowledgeBase, intents: dict[str, tuple[str, ...]], gazetteer:
             text = _clean(raw)
             key = normalize(text)
             if not key:
+                continue
+            if not _aligned(text, gazetteer, segmenter):
+                project.misaligned.append(text)
                 continue
             if key in owner:
                 if owner[key] != intent:
@@ -257,16 +298,18 @@ def _domain_yaml(kb: KnowledgeBase, intents: dict[str, tuple[str, ...]], gazette
     return _HEADER + yaml.safe_dump(domain, allow_unicode=True, sort_keys=False, width=1000)
 
 
-def _dictionary(kb: KnowledgeBase, domain_words: Iterable[str], gazetteer: Gazetteer) -> str:
+def _dictionary(domain_words: Iterable[str], gazetteer: Gazetteer) -> str:
     """jieba's user dictionary: the knowledge base's own words, so domain terms stay whole.
 
     A word that contains an entity word ("建行宝鸡分行营业部" holds "宝鸡") is left out, or
     jieba would keep it whole and the entity could not be a token of its own.
     """
-    entity_words = {normalize(w) for values in gazetteer.entities.values() for s in values.values() for w in s.words}
+    # jieba's dictionary is case-sensitive: entity words as written and in lower case.
+    written = {w for values in gazetteer.entities.values() for s in values.values() for w in s.words}
+    entity_words = {normalize(w) for w in written}
     words = {normalize(w) for w in domain_words}
     words = {w for w in words if not any(e in w and e != w for e in entity_words)}
-    words |= entity_words
+    words |= entity_words | written
     words = {w for w in words if len(w) >= 2 and not w.isascii() and " " not in w}
     return "".join(f"{w} 20000\n" for w in sorted(words))
 
@@ -277,12 +320,13 @@ def build_project(
     gazetteer: Gazetteer,
     domain_words: Iterable[str],
 ) -> Project:
-    project = _examples(kb, intents, gazetteer)
+    dictionary = _dictionary(domain_words, gazetteer)
+    project = _examples(kb, intents, gazetteer, _Segmenter(dictionary))
     project.files = {
         "config.yml": _HEADER + yaml.safe_dump(_PIPELINE, allow_unicode=True, sort_keys=False),
         "domain.yml": _domain_yaml(kb, intents, gazetteer),
         "data/nlu.yml": _nlu_yaml(project, gazetteer),
-        "dictionary/portpal.txt": _dictionary(kb, domain_words, gazetteer),
+        "dictionary/portpal.txt": dictionary,
     }
     return project
 

@@ -44,6 +44,9 @@ class Understanding:
 class Interpreter(Protocol):
     """An NLU engine: the lexical one in process, or a Rasa server."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Which engine answers (reported by ``ask --json`` as ``nlu``)."""
+        ...
 
     async def parse(self, text: str) -> Understanding: ...

@@ -76,25 +76,21 @@ def _env(cache_dir: Path | None = None) -> dict[str, str]:
 
 
 def _run(cmd: list[str], cwd: Path, out: IO[str] | None, cache_dir: Path | None = None) -> None:
-    """Run a Rasa command; its output goes to ``out`` (progress) or is kept for the error."""
+    """Run a Rasa command; its output goes to ``out`` as it comes (progress bars included)
+    and its tail is kept for the error message."""
     proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=_env(cache_dir),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        cmd, cwd=cwd, env=_env(cache_dir), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     assert proc.stdout is not None
-    tail: list[str] = []
-    for line in proc.stdout:
-        tail = [*tail[-40:], line]
+    tail = b""
+    while chunk := os.read(proc.stdout.fileno(), 4096):
+        tail = (tail + chunk)[-4000:]
         if out is not None:
-            out.write(line)
+            out.write(chunk.decode("utf-8", errors="replace"))
             out.flush()
     if proc.wait() != 0:
-        raise RasaEnvError(f"`{' '.join(cmd[:3])}` failed with status {proc.returncode}:\n{''.join(tail)}")
+        text = tail.decode("utf-8", errors="replace")
+        raise RasaEnvError(f"`{' '.join(cmd[:3])}` failed with status {proc.returncode}:\n{text}")
 
 
 def train(
@@ -182,6 +178,7 @@ def cross_validate(
     folds: int = 3,
     project_dir: Path = PROJECT_DIR,
     out: IO[str] | None = sys.stderr,
+    cache_dir: Path | None = None,
 ) -> CrossValidation:
     """Rasa's own k-fold cross-validation of the exported data; reads its reports."""
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -204,6 +201,7 @@ def cross_validate(
         ],
         project_dir,
         out,
+        cache_dir=cache_dir,
     )
     intent = _score(_read(results_dir / "intent_report.json"))
     if intent is None:

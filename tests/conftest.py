@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from bot.config import Settings
 from bot.core.dialogue import Dialogue
 from bot.core.messages import default_messages
 from bot.store import Store
@@ -53,3 +59,71 @@ def dialogue(retriever: Retriever) -> Dialogue:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(f"sqlite:///{tmp_path / 'data' / 'portpal.sqlite3'}")
+
+
+# ---------------------------------------------------------------------- Rasa (real server)
+def _rasa_bin_or_fail() -> Path:
+    from nlu.training import find_rasa_bin
+
+    rasa = find_rasa_bin(Settings().portpal_rasa_venv)
+    # CI runs the real Rasa server: a missing installation is a failure, never a skip.
+    assert rasa is not None, "Rasa is not installed: `make rasa` builds .venv-rasa (Python 3.10)"
+    return rasa
+
+
+@pytest.fixture(scope="session")
+def rasa_bin() -> Path:
+    return _rasa_bin_or_fail()
+
+
+@pytest.fixture(scope="session")
+def rasa_model_dir() -> Path:
+    return Settings().rasa_model_dir
+
+
+@pytest.fixture(scope="session")
+def rasa_model(rasa_bin: Path, rasa_model_dir: Path) -> Path:
+    """The model of the committed export; trained here if `make model` has not done it."""
+    from nlu.training import train
+
+    return train(rasa_model_dir, rasa_bin, out=None).model
+
+
+@pytest.fixture(scope="session")
+def rasa_url(rasa_bin: Path, rasa_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real Rasa server (``rasa run --enable-api``) on loopback for the whole session.
+
+    Started with plain ``subprocess`` because a session fixture outlives every test's event
+    loop; the bot's own ``RasaServer`` (asyncio) is tested in tests/nlu/test_server.py.
+    """
+    from nlu.server import RasaServer
+
+    server = RasaServer(rasa_bin, rasa_model)
+    log = (tmp_path_factory.mktemp("rasa") / "server.log").open("wb")
+    proc = subprocess.Popen(server.command(), stdout=log, stderr=log, start_new_session=True)
+    try:
+        wait_until_ready(server.url, proc)
+        yield server.url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=30.0, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"the Rasa server exited with status {proc.returncode}"
+            try:
+                if client.get(f"{url}/status").json().get("model_file"):
+                    client.post(f"{url}/model/parse", json={"text": "你好"}).raise_for_status()
+                    return
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.5)
+    raise AssertionError(f"the Rasa server at {url} was not ready within {timeout:.0f} s")

@@ -16,7 +16,9 @@ PORTPAL = Path(sys.executable).with_name("portpal")
 
 
 def run(args, stdin="", data_dir: Path | None = None, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "RASA_URL"}}
+    # The lexical engine unless a test asks for Rasa (tests/e2e/test_nlu_cli.py does).
+    env["PORTPAL_NLU"] = "lexical"
     if data_dir is not None:
         env["PORTPAL_DATA_DIR"] = str(data_dir)
     env.update(env_extra or {})
