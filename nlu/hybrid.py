@@ -62,7 +62,9 @@ def rank(
     lexical = retriever.search(question, region, k=None if has_rasa else k)
     if strategy == "lexical" or not has_rasa or nlu is None:
         return lexical[:k]
-    prior = dict(nlu.faq_ranking)
+    # Rasa learned its entries from Chinese examples (an entry's English title at most), so
+    # its ranking of an English question is noise; its out-of-scope verdict still counts.
+    prior = dict(nlu.faq_ranking) if nlu.lang != "en" else {}
     veto = nlu.intent == OUT_OF_SCOPE
     combined: list[Hit] = []
     for hit in lexical:

@@ -8,6 +8,7 @@ down, slow or failing, and goes back to Rasa when it recovers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -104,10 +105,12 @@ class RasaInterpreter:
 
     async def parse(self, text: str) -> Understanding:
         try:
-            response = await self._client.post(
-                f"{self.url}/model/parse", json={"text": normalize(text)}, timeout=self.timeout
-            )
-        except httpx.TimeoutException as exc:
+            # httpx's timeout bounds each phase; this bounds the whole exchange.
+            async with asyncio.timeout(self.timeout):
+                response = await self._client.post(
+                    f"{self.url}/model/parse", json={"text": normalize(text)}, timeout=self.timeout
+                )
+        except (TimeoutError, httpx.TimeoutException) as exc:
             raise RasaError(f"no reply from {self.url} within {self.timeout * 1000:.0f} ms") from exc
         except httpx.HTTPError as exc:
             raise RasaError(f"{self.url} unreachable: {exc.__class__.__name__}: {exc}") from exc

@@ -107,7 +107,8 @@ def train(
     if target.is_file() and not force:
         return TrainResult(target, trained=False, seconds=0.0)
     model_dir.mkdir(parents=True, exist_ok=True)
-    partial_name = target.name.removesuffix(".tar.gz") + ".partial"
+    # Rasa drops anything after a dot in the name; "-partial" survives.
+    partial_name = target.name.removesuffix(".tar.gz") + "-partial"
     start = clock()
     _run(
         [
