@@ -68,29 +68,30 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_ask_manages_its_own_rasa_server_and_stops_it(rasa_model, rasa_model_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "RASA_URL"}}
     env.update({"PORTPAL_DATA_DIR": str(tmp_path), "PORTPAL_RASA_MODEL_DIR": str(rasa_model_dir)})
-    proc = subprocess.Popen(
-        [str(PORTPAL), "ask", "--json"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    rasa_pids: list[int] = []
-    deadline = time.monotonic() + 240
-    while not rasa_pids and time.monotonic() < deadline:
-        rasa_pids = [p for p in _children(proc.pid) if "rasa" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
-        time.sleep(0.5)
-    assert rasa_pids, "portpal did not start a Rasa server"
-    proc.stdin.write("珠海海关数据分中心电话\n")
-    proc.stdin.close()
-    row = json.loads(proc.stdout.readline())
+    with subprocess.Popen(
+        [str(PORTPAL), "ask", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
+    ) as proc:
+        rasa_pids: list[int] = []
+        deadline = time.monotonic() + 240
+        while not rasa_pids and time.monotonic() < deadline and proc.poll() is None:
+            rasa_pids = [p for p in _children(proc.pid) if "rasa" in _cmdline(p)]
+            time.sleep(0.5)
+        assert rasa_pids, "portpal did not start a Rasa server"
+        out, err = proc.communicate("珠海海关数据分中心电话\n", timeout=300)
+    assert proc.returncode == 0, err
+    row = json.loads(out.splitlines()[0])
     assert row["nlu"] == "rasa" and "0756-8125566" in row["answer"]
-    assert proc.wait(120) == 0, proc.stderr.read() if proc.stderr else ""
     assert not any(Path(f"/proc/{p}").exists() for p in rasa_pids), "the Rasa server outlived the bot"
     assert (tmp_path / "logs" / "rasa-server.log").is_file()
 
