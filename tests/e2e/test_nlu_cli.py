@@ -79,8 +79,12 @@ def test_ask_manages_its_own_rasa_server_and_stops_it(rasa_model, rasa_model_dir
     env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "RASA_URL"}}
     env.update({"PORTPAL_DATA_DIR": str(tmp_path), "PORTPAL_RASA_MODEL_DIR": str(rasa_model_dir)})
     with subprocess.Popen(
-        [str(PORTPAL), "ask", "--json"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env,
+        [str(PORTPAL), "ask", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     ) as proc:
         rasa_pids: list[int] = []
         deadline = time.monotonic() + 240
