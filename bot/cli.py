@@ -236,11 +236,12 @@ def nlu_export(
 @nlu_app.command("train")
 def nlu_train(force: Annotated[bool, typer.Option(help="Train even if a model of this data exists.")] = False) -> None:
     """Train the Rasa NLU model in .venv-rasa; skipped when the exported data has not changed."""
-    from nlu.training import RasaEnvError, train
+    from nlu.training import RasaEnvError, model_path, train
 
     settings = Settings()
     rasa = _rasa_bin(settings)
-    typer.echo(f"Training the Rasa NLU model into {settings.rasa_model_dir} (a few minutes) ...", err=True)
+    if force or not model_path(settings.rasa_model_dir).is_file():
+        typer.echo(f"Training the Rasa NLU model into {settings.rasa_model_dir} (a few minutes) ...", err=True)
     try:
         result = train(settings.rasa_model_dir, rasa, force=force)
     except RasaEnvError as exc:
