@@ -119,3 +119,19 @@ def test_auto_mode_without_a_model_answers_lexically_with_a_warning(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["nlu"] == "lexical"
     assert "answering with the lexical engine" in proc.stderr
+
+
+def test_nlu_test_cross_validates_and_prints_scores(rasa_model_dir, tmp_path):
+    """Rasa's own 2-fold cross-validation through `portpal nlu test` (trains twice: minutes)."""
+    proc = run(
+        ["nlu", "test", "--folds", "2", "--out", str(tmp_path / "results")],
+        env_extra={"PORTPAL_RASA_MODEL_DIR": str(rasa_model_dir)},
+        timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line[:22].strip(): line[22:].split() for line in proc.stdout.splitlines() if line[22:].strip()}
+    _precision, _recall, intent_f1, support = rows["intent"]
+    assert int(support) > 1000 and float(intent_f1) >= 0.85
+    assert float(rows["entity (micro avg)"][2]) >= 0.90
+    assert "entity city" in rows and "response (faq/...)" in rows
+    assert (tmp_path / "results" / "intent_report.json").is_file()
