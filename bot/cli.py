@@ -6,9 +6,10 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -48,11 +49,21 @@ def _open_nlu(settings: Settings, mode: EngineMode | None) -> AbstractAsyncConte
     return open_interpreter(settings.nlu_config(mode))
 
 
+def _run_with_nlu(main: Coroutine[Any, Any, None]) -> None:
+    """Run a command's event loop; Rasa required (``--nlu rasa``) but missing exits 2."""
+    from nlu.engine import NluUnavailableError
+
+    try:
+        asyncio.run(main)
+    except NluUnavailableError as exc:
+        typer.echo(f"Rasa required but unavailable: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
     from bot.assistant import Assistant
     from bot.channels.console import ConsoleChannel
     from bot.store import Store
-    from nlu.engine import NluUnavailableError
 
     settings = Settings()
     store = Store(settings.resolved_database_url())
@@ -75,11 +86,7 @@ def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
                 if line.strip():
                     await channel.send(line)
 
-    try:
-        asyncio.run(loop())
-    except NluUnavailableError as exc:
-        typer.echo(f"Rasa required but unavailable: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    _run_with_nlu(loop())
 
 
 @app.command()
@@ -105,7 +112,6 @@ def ask(
     from bot.core.messages import default_messages
     from bot.core.state import ConversationState
     from knowledge.index import default_retriever
-    from nlu.engine import NluUnavailableError
 
     settings = Settings()
     dialogue = Dialogue(default_retriever(), default_messages())
@@ -143,11 +149,7 @@ def ask(
                 typer.echo(json.dumps(record, ensure_ascii=False))
                 sys.stdout.flush()
 
-    try:
-        asyncio.run(answer_all())
-    except NluUnavailableError as exc:
-        typer.echo(f"Rasa required but unavailable: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    _run_with_nlu(answer_all())
 
 
 @app.command()
