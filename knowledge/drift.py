@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from knowledge.loader import KnowledgeBase
+from knowledge.procedure import Procedure, Text
 from knowledge.schema import BranchEntry, Entry, HotlineEntry
 
-__all__ = ["DriftReport", "check", "entry_texts", "extract"]
+__all__ = ["DriftReport", "check", "entry_texts", "extract", "procedure_texts"]
 
 _PHONE = re.compile(r"(?<![\d-])(0\d{2,3})\s*-{1,2}\s*(\d{5,8})(?!\d)")
 _URL = re.compile(
@@ -56,6 +57,28 @@ def entry_texts(entry: Entry) -> Iterator[str]:
         yield from (entry.name, entry.address, entry.phone)
 
 
+def procedure_texts(procedure: Procedure) -> Iterator[str]:
+    """Every user-visible text of a procedure: choices, options, steps, milestones."""
+
+    def both(text: Text | None) -> Iterator[str]:
+        if text is not None:
+            yield from (text.zh, text.en)
+
+    yield from both(procedure.title)
+    for choice in procedure.choices:
+        yield from (*both(choice.title), *both(choice.ask))
+        for option in choice.options:
+            yield from (*both(option.label), *option.says)
+    for step in procedure.steps:
+        yield from (*both(step.title), *both(step.skip_reason), *both(step.skip_warning))
+        for item in (*step.do, *step.where, *step.bring, *step.pitfalls, *step.wait):
+            yield from both(item)
+        for ms in step.milestones:
+            yield from (*both(ms.label), *both(ms.confirm))
+            for rule in ms.reminders:
+                yield from both(rule.text)
+
+
 @dataclass
 class DriftReport:
     """What the knowledge base states that the manuals lack, and the reverse."""
@@ -80,15 +103,18 @@ def check(kb: KnowledgeBase, manual_texts: Iterable[str]) -> DriftReport:
     in_manual = extract(manual)
     in_kb: dict[str, set[str]] = {"phone": set(), "url": set(), "code": set()}
     report = DriftReport()
-    for entry in kb.entries:
-        for text in entry_texts(entry):
+    sources: list[tuple[str, list[str]]] = [(e.id, list(entry_texts(e))) for e in kb.entries]
+    sources += [(f"procedure {region}", list(procedure_texts(p))) for region, p in kb.procedures.items()]
+    for source_id, texts in sources:
+        for text in texts:
             for kind, values in extract(text).items():
                 in_kb[kind] |= values
                 for value in sorted(values - in_manual[kind]):
-                    report.not_in_manuals.append((entry.id, kind, value))
+                    report.not_in_manuals.append((source_id, kind, value))
             for address in _ADDRESS.findall(text):
                 if not _URL.search(address) and _squash(address) not in manual_flat:
-                    report.not_in_manuals.append((entry.id, "address", address))
+                    report.not_in_manuals.append((source_id, "address", address))
+    for entry in kb.entries:
         if isinstance(entry, BranchEntry) and _squash(entry.address) not in manual_flat:
             report.not_in_manuals.append((entry.id, "address", entry.address))
     report.not_in_manuals = sorted(set(report.not_in_manuals))

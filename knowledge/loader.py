@@ -6,7 +6,7 @@ field, because a silently skipped entry would turn into a wrong or missing answe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from knowledge.schema import BranchEntry, Entry, Manual, PolicyNote, Region, RegionFile, SharedFile
+from knowledge.procedure import Procedure, WalkthroughSettings
+from knowledge.schema import BranchEntry, Entry, HotlineEntry, Manual, PolicyNote, Region, RegionFile, SharedFile
 
 __all__ = ["DATA_DIR", "KnowledgeBase", "KnowledgeError", "load", "load_default"]
 
@@ -35,6 +36,8 @@ class KnowledgeBase:
     manuals: dict[str, Manual]
     regions: dict[str, Region]
     policy_notes: dict[str, PolicyNote]
+    procedures: dict[str, Procedure] = field(default_factory=dict)
+    walkthrough: WalkthroughSettings = field(default_factory=WalkthroughSettings)
     by_id: dict[str, Entry] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -110,6 +113,34 @@ def _check_references(files: Sequence[tuple[Path, RegionFile]], shared: SharedFi
         raise KnowledgeError("\n".join(problems))
 
 
+def _load_procedures(data_dir: Path, shared: SharedFile, entries: dict[str, Entry]) -> dict[str, Procedure]:
+    """Each region's procedure; every reference must resolve, every region have one file."""
+    procedures: dict[str, Procedure] = {}
+    problems: list[str] = []
+    for path in sorted((data_dir / "procedures").glob("*.yaml")):
+        raw = _read_yaml(path)
+        try:
+            proc = Procedure.model_validate(raw)
+        except ValidationError as exc:
+            lines = [f"{path.name}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+            raise KnowledgeError("\n".join(lines)) from None
+        if proc.region not in shared.regions:
+            problems.append(f"{path.name}: region {proc.region!r} is not in {SHARED_FILE}")
+        if proc.region in procedures:
+            problems.append(f"{path.name}: second procedure for region {proc.region!r}")
+        problems += [f"{path.name}: {p}" for p in proc.problems(set(entries), set(shared.policy_notes))]
+        for step in proc.steps:
+            problems += [
+                f"{path.name}: step {step.id}: call {e!r} is not a hotline entry"
+                for e in step.call
+                if e in entries and not isinstance(entries[e], HotlineEntry)
+            ]
+        procedures[proc.region] = proc
+    if problems:
+        raise KnowledgeError("\n".join(problems))
+    return procedures
+
+
 def load(data_dir: Path = DATA_DIR) -> KnowledgeBase:
     """Read and validate every YAML file in ``data_dir``."""
     shared_path = data_dir / SHARED_FILE
@@ -129,12 +160,14 @@ def load(data_dir: Path = DATA_DIR) -> KnowledgeBase:
         stamped = tuple(e.model_copy(update={"region": rf.region, "manual": rf.manual}) for e in rf.entries)
         files.append((path, rf.model_copy(update={"entries": stamped})))
     _check_references(files, shared)
-    entries: Iterable[Entry] = (e for _, rf in files for e in rf.entries)
+    entries: tuple[Entry, ...] = tuple(e for _, rf in files for e in rf.entries)
     return KnowledgeBase(
-        entries=tuple(entries),
+        entries=entries,
         manuals=dict(shared.manuals),
         regions=dict(shared.regions),
         policy_notes=dict(shared.policy_notes),
+        procedures=_load_procedures(data_dir, shared, {e.id: e for e in entries}),
+        walkthrough=shared.walkthrough,
     )
 
 

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from knowledge.procedure import WalkthroughSettings
+
 __all__ = [
     "BranchEntry",
     "CodeEntry",
@@ -154,3 +156,4 @@ class SharedFile(_Strict):
     manuals: dict[str, Manual]
     regions: dict[str, Region]
     policy_notes: dict[str, PolicyNote]
+    walkthrough: WalkthroughSettings = WalkthroughSettings()
