@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 
 from bot.core.dialogue import Dialogue, Outcome
-from bot.core.events import ButtonPress, Event, TextMessage
+from bot.core.events import ButtonPress, Event, TextMessage, Timer
 from bot.core.messages import default_messages
 from bot.store import StaleStateError, Store
 from knowledge.index import Retriever, default_retriever
@@ -31,6 +31,8 @@ def _describe(event: Event) -> str:
         return event.text
     if isinstance(event, ButtonPress):
         return f"[button] {event.payload}"
+    if isinstance(event, Timer):
+        return f"[timer] {event.key}"
     return f"/{event.name} {event.args}".strip()
 
 

@@ -10,6 +10,7 @@ Facts a step states (phones, URLs, codes) are checked against the manuals like a
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "Choice",
     "Condition",
+    "Delay",
     "Item",
     "Milestone",
     "Option",
@@ -106,18 +108,37 @@ class Choice(_Strict):
         return next((o for o in self.options if o.value == value), None)
 
 
-class ReminderRule(_Strict):
-    """A reminder ``days`` (calendar) or ``working_days`` after a milestone's date."""
+class Delay(_Strict):
+    """``days`` (calendar) or ``working_days`` (Monday to Friday) after a date.
+
+    Working days skip weekends only: the manuals give no holiday calendar, and a reminder
+    a day early around a public holiday is harmless.
+    """
 
     days: int | None = Field(default=None, ge=0)
     working_days: int | None = Field(default=None, ge=0)
-    text: Text
 
     @model_validator(mode="after")
-    def _one_delay(self) -> ReminderRule:
+    def _one_delay(self) -> Delay:
         if (self.days is None) == (self.working_days is None):
             raise ValueError("give exactly one of days / working_days")
         return self
+
+    def after(self, start: date) -> date:
+        if self.days is not None:
+            return start + timedelta(days=self.days)
+        day, left = start, self.working_days or 0
+        while left:
+            day += timedelta(days=1)
+            if day.weekday() < 5:
+                left -= 1
+        return day
+
+
+class ReminderRule(Delay):
+    """A reminder a delay after a milestone's date."""
+
+    text: Text
 
 
 class Milestone(_Strict):
@@ -127,6 +148,8 @@ class Milestone(_Strict):
     label: Text
     confirm: Text
     when: Condition = Field(default_factory=dict)
+    # The date the confirmation calls {deadline}; default: the first reminder's date.
+    deadline: Delay | None = None
     reminders: tuple[ReminderRule, ...] = ()
 
 

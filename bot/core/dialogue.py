@@ -8,12 +8,15 @@ text, calls ``handle`` and stores the new state together with the replies.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.core.answering import Answer, answer_question, source_line
-from bot.core.events import ButtonPress, Command, Event, TextMessage
+from bot.core.events import ButtonPress, Command, Event, TextMessage, Timer
 from bot.core.messages import Messages
 from bot.core.replies import Button, Reply
 from bot.core.state import ConversationState
+from bot.core.walkthrough import PREFIX as WT_PREFIX
+from bot.core.walkthrough import Walkthroughs, is_question
 from knowledge.index import Retriever
 from knowledge.render import answer_lines
 from knowledge.text import is_english
@@ -41,15 +44,27 @@ class Dialogue:
         self.kb = retriever.kb
         self.msg = messages
         self.strategy: Strategy = strategy
+        self.wt = Walkthroughs(self.kb, messages)
 
     # ------------------------------------------------------------------ entry point
     def handle(self, state: ConversationState, event: Event, understanding: Understanding | None = None) -> Outcome:
+        """The new state and replies; the time of the event is the only clock the core reads."""
         state = state.model_copy(deep=True)
-        if isinstance(event, Command):
-            return self._command(state, event)
-        if isinstance(event, ButtonPress):
-            return self._button(state, event)
-        return self._text(state, event, understanding)
+        if isinstance(event, Timer):
+            outcome = Outcome(state, self.wt.fire(state, event.key))
+        elif isinstance(event, Command):
+            outcome = self._command(state, event)
+        elif isinstance(event, ButtonPress):
+            outcome = self._button(state, event)
+        else:
+            outcome = self._text(state, event, understanding)
+            prog = state.progress()
+            if prog is not None and not prog.finished:
+                prog.updated_at = event.at
+        for reply in outcome.replies:
+            state.remember("bot", reply.text)
+        self.wt.sync_reminders(state)
+        return outcome
 
     # ------------------------------------------------------------------ helpers
     def _buttons(self, lang: str, *keys: str) -> tuple[Button, ...]:
@@ -62,7 +77,6 @@ class Dialogue:
         )
 
     def _say(self, state: ConversationState, text: str, buttons: tuple[Button, ...] = ()) -> Reply:
-        state.remember("bot", text)
         return Reply(text=text, buttons=buttons)
 
     def _hotlines(self, regions: list[str], lang: str) -> str:
@@ -82,21 +96,48 @@ class Dialogue:
     def _command(self, state: ConversationState, cmd: Command) -> Outcome:
         lang = state.lang
         if cmd.name == "start":
-            return Outcome(state, [self._say(state, self.msg.get("welcome", lang), self._region_buttons(lang))])
+            buttons = (*self._region_buttons(lang), Button(self.msg.get("buttons.start", lang), f"{WT_PREFIX}start"))
+            return Outcome(state, [self._say(state, self.msg.get("welcome", lang), buttons)])
+        if cmd.name == "walkthrough":
+            return Outcome(state, self.wt.start(state, cmd.at, self._region_arg(cmd.args)))
+        if cmd.name == "progress":
+            return Outcome(state, [self.wt.checklist(state)])
+        if cmd.name == "company":
+            return Outcome(state, self.wt.companies(state))
+        if cmd.name == "reminders" and cmd.args.lower() in {"on", "off"}:
+            return Outcome(state, self.wt.set_reminders(state, cmd.args.lower() == "on"))
         if cmd.name == "help":
             return Outcome(state, [self._say(state, self.msg.get("help", lang))])
         if cmd.name == "human":
             return self._human(state)
         if cmd.name == "cancel":
             state.pending_question = None
+            state.awaiting = None
             return Outcome(state, [self._say(state, self.msg.get("cancelled", lang))])
         text = self.msg.get("unknown_command", lang, command="/" + cmd.name[:32])
         return Outcome(state, [self._say(state, text)])
 
+    def _region_arg(self, args: str) -> str | None:
+        """``/walkthrough zhuhai`` or ``/walkthrough 珠海``: a region key, else None."""
+        arg = args.strip().lower()
+        return (
+            next((k for k, r in self.kb.regions.items() if arg in (k, r.name, r.name_en.lower())), None)
+            if arg
+            else None
+        )
+
     def _button(self, state: ConversationState, press: ButtonPress) -> Outcome:
         payload = press.payload
+        if payload.startswith(WT_PREFIX):
+            replies = self.wt.button(state, payload, press.at)
+            if replies is not None:
+                return Outcome(state, replies)
+            return Outcome(state, [self._say(state, self.msg.get("stale_button", state.lang))])
         if payload.startswith(_REGION_PREFIX) and payload[len(_REGION_PREFIX) :] in self.kb.regions:
-            return self._set_region(state, payload[len(_REGION_PREFIX) :])
+            region = payload[len(_REGION_PREFIX) :]
+            if self.wt.active(state) and region != state.walkthrough:
+                return Outcome(state, self.wt.start(state, press.at, region))
+            return self._set_region(state, region)
         if payload == "human":
             return self._human(state)
         if payload == "help":
@@ -129,10 +170,16 @@ class Dialogue:
         state.remember("user", text)
         lang = state.lang
         region_named = nlu.entities.get("region") if nlu else None
-        if region_named:
+        intent = nlu.intent if nlu else "faq"
+        walking = self.wt.active(state)
+
+        # An answer to what the walkthrough asked (company name, a choice, a skip reason).
+        replies = self.wt.awaited_text(state, text, nlu, message.at)
+        if replies is not None:
+            return Outcome(state, replies)
+        if region_named and not walking:
             state.region = region_named
 
-        intent = nlu.intent if nlu else "faq"
         if intent in {"greet", "thanks", "bye", "affirm", "deny"}:
             key = {"affirm": "ack", "deny": "ack"}.get(intent, intent)
             buttons = self._region_buttons(lang) if intent == "greet" and not state.region else ()
@@ -141,21 +188,62 @@ class Dialogue:
             return Outcome(state, [self._say(state, self.msg.get("help", lang))])
         if intent == "human":
             return self._human(state)
-        return self._question(state, text, nlu)
+        walkthrough = self._walkthrough_intent(state, intent, text, region_named, message.at)
+        if walkthrough is not None:
+            return Outcome(state, walkthrough)
+        if walking:
+            changed = self.wt.change_from_text(state, text, nlu, message.at)
+            if changed is not None:
+                return Outcome(state, changed)
+        return self._question(state, text, nlu, region_named)
 
-    def _question(self, state: ConversationState, text: str, nlu: Understanding | None) -> Outcome:
+    def _walkthrough_intent(
+        self, state: ConversationState, intent: str, text: str, region: str | None, now: datetime
+    ) -> list[Reply] | None:
+        """Walkthrough commands said in words; a question that merely resembles one is not."""
+        if intent == "switch_company":
+            return self.wt.companies(state)
+        if intent in {"reminders_on", "reminders_off"}:
+            return self.wt.set_reminders(state, intent == "reminders_on")
+        if is_question(text) and intent != "where_am_i":
+            return None
+        if intent == "start_walkthrough":
+            return self.wt.start(state, now, region)
+        if intent == "where_am_i":
+            return [self.wt.checklist(state)]
+        if intent == "restart" and state.walkthrough:
+            return self.wt.restart(state, None, now)
+        if not self.wt.active(state):
+            return None
+        if intent == "continue":
+            return self.wt.done(state, now)
+        if intent == "back":
+            return self.wt.back(state, now)
+        if intent == "skip":
+            return self.wt.skip(state, now)
+        return None
+
+    def _question(
+        self, state: ConversationState, text: str, nlu: Understanding | None, region_named: str | None = None
+    ) -> Outcome:
         lang = state.lang
-        answer = answer_question(text, self.retriever, region=state.region, lang=lang, nlu=nlu, strategy=self.strategy)
+        # In a walkthrough a region named in a question answers for that region only.
+        region = region_named or state.region
+        answer = answer_question(text, self.retriever, region=region, lang=lang, nlu=nlu, strategy=self.strategy)
+        resume = self.wt.resume_offer(state)
         if answer.fallback:
             state.fallback_streak += 1
             if state.fallback_streak >= 2:
                 body = self.msg.get("fallback_again", lang) + "\n" + self._hotlines(self._known_regions(state), lang)
             else:
                 body = self.msg.get("fallback", lang)
-            return Outcome(state, [self._say(state, body, self._buttons(lang, "human", "help"))], answer)
+            replies = [self._say(state, body, self._buttons(lang, "human", "help"))]
+            return Outcome(state, replies + ([resume] if resume else []), answer)
         state.fallback_streak = 0
         replies = [self._say(state, answer.text)]
         if answer.ambiguous:
             state.pending_question = text
             replies.append(self._say(state, self.msg.get("ask_region", lang), self._region_buttons(lang)))
+        elif resume is not None:
+            replies.append(resume)
         return Outcome(state, replies, answer)

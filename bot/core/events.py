@@ -1,8 +1,8 @@
 """Incoming events: what a channel adapter hands the core.
 
 Each adapter translates its transport's updates into these; the core never sees a
-Telegram object. Later kinds (documents, staff messages, card events, timers) join the
-``Event`` union the same way.
+Telegram object. Later kinds (documents, staff messages, card events) join the ``Event``
+union the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = ["ButtonPress", "Command", "Event", "TextMessage"]
+__all__ = ["ButtonPress", "Command", "Event", "TextMessage", "Timer"]
 
 
 def _now() -> datetime:
@@ -49,4 +49,13 @@ class Command:
         return cls(name=name, args=args.strip(), update_id=update_id)
 
 
-Event = TextMessage | ButtonPress | Command
+@dataclass(frozen=True)
+class Timer:
+    """A reminder came due; ``key`` is the ``ReminderSpec.key`` the core scheduled."""
+
+    key: str
+    update_id: int | None = None
+    at: datetime = field(default_factory=_now, compare=False)
+
+
+Event = TextMessage | ButtonPress | Command | Timer

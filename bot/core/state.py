@@ -1,17 +1,18 @@
 """Conversation state: everything the core remembers between events.
 
 It is a plain pydantic model serialised to JSON in the database after every event, so any
-bot process can pick up any conversation. Later features (walkthrough progress, form
-fields, handoff) add fields here with defaults, so stored states stay readable.
+bot process can pick up any conversation. Later features (form fields, handoff) add fields
+here with defaults, so stored states stay readable.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["ConversationState", "Turn"]
+__all__ = ["Awaiting", "Company", "ConversationState", "Progress", "ReminderSpec", "Turn"]
 
 HISTORY_LIMIT = 20
 
@@ -21,6 +22,45 @@ class Turn(BaseModel):
     text: str
 
 
+class Progress(BaseModel):
+    """One company's progress through one region's procedure."""
+
+    answers: dict[str, str] = Field(default_factory=dict)  # choice id -> option value
+    done: list[str] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict)  # step id -> reason given ("" if none)
+    current: str | None = None
+    milestones: dict[str, datetime] = Field(default_factory=dict)  # milestone id -> when reported
+    finished: bool = False
+    updated_at: datetime | None = None
+
+
+class Company(BaseModel):
+    """A company the user handles; progress is kept per region."""
+
+    name: str
+    progress: dict[str, Progress] = Field(default_factory=dict)
+
+
+class Awaiting(BaseModel):
+    """What the bot asked and is waiting for; ``ref`` names the choice, step or region."""
+
+    kind: Literal["choice", "company_name", "skip_reason", "confirm_restart", "confirm_region"]
+    ref: str = ""
+
+
+class ReminderSpec(BaseModel):
+    """A reminder the conversation wants; the store mirrors these into its reminder table."""
+
+    key: str
+    due: datetime
+    kind: Literal["milestone", "idle"]
+    company: int
+    region: str
+    step: str = ""
+    milestone: str = ""
+    rule: int = 0
+
+
 class ConversationState(BaseModel):
     region: str | None = None
     lang: Literal["zh", "en"] = "zh"
@@ -28,7 +68,27 @@ class ConversationState(BaseModel):
     # A question answered for both regions, re-answered once the user picks one.
     pending_question: str | None = None
     history: list[Turn] = Field(default_factory=list)
+    # Walkthroughs: the companies handled, the active one, and the region being walked
+    # through (None: plain question answering).
+    companies: list[Company] = Field(default_factory=list)
+    company: int | None = None
+    walkthrough: str | None = None
+    awaiting: Awaiting | None = None
+    reminders_enabled: bool = True
+    reminders: list[ReminderSpec] = Field(default_factory=list)
+    fired: list[str] = Field(default_factory=list)
 
     def remember(self, role: Literal["user", "bot"], text: str) -> None:
         self.history.append(Turn(role=role, text=text[:2000]))
         del self.history[:-HISTORY_LIMIT]
+
+    @property
+    def active_company(self) -> Company | None:
+        return self.companies[self.company] if self.company is not None else None
+
+    def progress(self) -> Progress | None:
+        """The active company's progress in the walkthrough's region."""
+        company = self.active_company
+        if company is None or self.walkthrough is None:
+            return None
+        return company.progress.setdefault(self.walkthrough, Progress())

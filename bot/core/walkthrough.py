@@ -1,0 +1,748 @@
+"""The walkthrough engine: runs any region's procedure (knowledge/data/procedures) step by step.
+
+One generic engine, no handler per step: a step is shown once the choices it ``asks`` are
+answered, passed over when its ``skip_if`` holds, and rendered from its data (what to do,
+where, what to bring, pitfalls, waits, phones, policy note, source). Progress lives in the
+conversation state per company and region, so it survives restarts with the state.
+
+Reminders are declarative: after every event ``sync_reminders`` recomputes which reminders
+the state calls for (milestone dates + rules, one idle nudge) and the store mirrors that
+list into its reminder table; a fired reminder's key is remembered so it never fires twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, timezone
+
+from bot.core.messages import Messages
+from bot.core.replies import Button, Reply
+from bot.core.state import Awaiting, Company, ConversationState, Progress, ReminderSpec
+from knowledge.loader import KnowledgeBase
+from knowledge.procedure import Choice, Item, Option, Procedure, Step, matches
+from knowledge.schema import HotlineEntry
+from nlu.interpreter import Understanding
+
+__all__ = ["CHINA_TZ", "PREFIX", "Walkthroughs", "is_question"]
+
+PREFIX = "wt:"
+# Dates are shown, and reminders fall due, in China time.
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+_REMIND_AT = time(9, 0)
+_QUESTION = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|几[个天步]|能否|是否|可不可以|能不能|要不要|需不需要")
+_MAX_COMPANY = 60
+
+
+def is_question(text: str) -> bool:
+    """Whether a message reads as a question rather than a statement or an answer."""
+    return bool(_QUESTION.search(text))
+
+
+def _local_date(at: datetime) -> date:
+    return at.astimezone(CHINA_TZ).date()
+
+
+def _due(day: date) -> datetime:
+    return datetime.combine(day, _REMIND_AT, tzinfo=CHINA_TZ)
+
+
+def _lines(items: Sequence[Item], answers: dict[str, str], lang: str) -> list[str]:
+    return [item.get(lang) for item in items if matches(item.when, answers)]
+
+
+class Walkthroughs:
+    """Runs procedures for every conversation; holds no per-conversation data."""
+
+    def __init__(self, kb: KnowledgeBase, messages: Messages) -> None:
+        self.kb = kb
+        self.msg = messages
+
+    # ------------------------------------------------------------------ small helpers
+    def _m(self, state: ConversationState, key: str, **values: object) -> str:
+        return self.msg.get(f"wt.{key}", state.lang, **{k: str(v) for k, v in values.items()})
+
+    def _button(self, state: ConversationState, key: str, payload: str, **values: object) -> Button:
+        return Button(self._m(state, f"buttons.{key}", **values), payload)
+
+    def _region_name(self, state: ConversationState, region: str) -> str:
+        r = self.kb.regions[region]
+        return r.name_en if state.lang == "en" else r.name
+
+    def procedure(self, state: ConversationState) -> Procedure | None:
+        return self.kb.procedures.get(state.walkthrough or "")
+
+    def _number(self, proc: Procedure, step: Step) -> int:
+        return proc.index(step.id) + 1
+
+    @staticmethod
+    def applicable(step: Step, answers: dict[str, str]) -> bool:
+        return not (step.skip_if and matches(step.skip_if, answers))
+
+    def _next_open(self, proc: Procedure, prog: Progress) -> Step | None:
+        for step in proc.steps:
+            if step.id in prog.done or step.id in prog.skipped or not self.applicable(step, prog.answers):
+                continue
+            return step
+        return None
+
+    def _pending_choice(self, proc: Procedure, step: Step, answers: dict[str, str]) -> Choice | None:
+        for choice_id in step.asks:
+            choice = proc.choice(choice_id)
+            if choice_id not in answers and matches(choice.when, answers):
+                return choice
+        return None
+
+    def active(self, state: ConversationState) -> bool:
+        """A walkthrough is under way (started and not finished)."""
+        prog = state.progress()
+        return prog is not None and not prog.finished
+
+    # ------------------------------------------------------------------ starting
+    def start(self, state: ConversationState, now: datetime, region: str | None = None) -> list[Reply]:
+        """Start or resume; asks for the region and the company first when unknown."""
+        state.awaiting = None
+        target = region or state.walkthrough or state.region
+        if target is None or target not in self.kb.procedures:
+            buttons = tuple(
+                Button(self._region_name(state, key), f"{PREFIX}region:{key}") for key in self.kb.procedures
+            )
+            return [Reply(self._m(state, "ask_region"), buttons)]
+        if state.walkthrough and target != state.walkthrough and self.active(state):
+            state.awaiting = Awaiting(kind="confirm_region", ref=target)
+            current, name = self._region_name(state, state.walkthrough), self._region_name(state, target)
+            text = self._m(state, "confirm_region", current=current, target=name)
+            buttons = (
+                self._button(state, "switch", f"{PREFIX}switch:{target}", region=name),
+                self._button(state, "stay", f"{PREFIX}stay", region=current),
+            )
+            return [Reply(text, buttons)]
+        state.walkthrough = target
+        state.region = target
+        if state.active_company is None:
+            state.awaiting = Awaiting(kind="company_name", ref="start")
+            return [Reply(self._m(state, "ask_company"), (self._button(state, "later", f"{PREFIX}company:later"),))]
+        return self._open(state, now)
+
+    def _open(self, state: ConversationState, now: datetime) -> list[Reply]:
+        """Greet the (re)opened walkthrough and show where it stands."""
+        proc, prog, company = self.procedure(state), state.progress(), state.active_company
+        assert proc is not None and prog is not None and company is not None
+        title = proc.title.get(state.lang)
+        total = len(proc.steps)
+        if prog.finished:
+            return [Reply(self._m(state, "finished", company=company.name, procedure=title)), self.checklist(state)]
+        if not (prog.done or prog.skipped or prog.answers):
+            intro = self._m(state, "begin", company=company.name, procedure=title, total=total)
+        else:
+            step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+            n = self._number(proc, step) if step else total
+            intro = self._m(state, "resume", company=company.name, procedure=title, n=n, total=total)
+        return [Reply(intro), *self.present(state, now)]
+
+    # ------------------------------------------------------------------ showing a step
+    def present(self, state: ConversationState, now: datetime) -> list[Reply]:
+        """Show the current step, asking its choices and passing over steps that do not apply."""
+        proc, prog = self.procedure(state), state.progress()
+        assert proc is not None and prog is not None
+        prog.updated_at = now
+        replies: list[Reply] = []
+        step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+        while step is not None:
+            choice = self._pending_choice(proc, step, prog.answers)
+            if choice is not None:
+                prog.current = step.id
+                state.awaiting = Awaiting(kind="choice", ref=choice.id)
+                replies.append(self._choice_reply(state, proc, step, choice))
+                return replies
+            if not self.applicable(step, prog.answers):
+                reason = step.skip_reason.get(state.lang) if step.skip_reason else ""
+                text = self._m(state, "auto_skip", n=self._number(proc, step), title=step.title.get(state.lang))
+                replies.append(Reply(f"{text}{reason}"))
+                prog.current = None
+                step = self._next_open(proc, prog)
+                continue
+            prog.current = step.id
+            state.awaiting = None
+            replies.append(self.render(state, proc, step, prog))
+            return replies
+        return replies + self._finish(state)
+
+    def _finish(self, state: ConversationState) -> list[Reply]:
+        proc, prog, company = self.procedure(state), state.progress(), state.active_company
+        assert proc is not None and prog is not None and company is not None
+        prog.finished = True
+        prog.current = None
+        state.awaiting = None
+        text = self._m(state, "finished", company=company.name, procedure=proc.title.get(state.lang))
+        return [Reply(text), self.checklist(state)]
+
+    def _choice_reply(self, state: ConversationState, proc: Procedure, step: Step, choice: Choice) -> Reply:
+        head = self._m(
+            state, "choice_head", n=self._number(proc, step), total=len(proc.steps), title=step.title.get(state.lang)
+        )
+        buttons = tuple(
+            Button(o.label.get(state.lang), f"{PREFIX}choice:{choice.id}:{o.value}") for o in choice.options
+        )
+        return Reply(f"{head}\n{choice.ask.get(state.lang)}", (*buttons, self._button(state, "ask", f"{PREFIX}ask")))
+
+    def render(self, state: ConversationState, proc: Procedure, step: Step, prog: Progress) -> Reply:
+        """A step as one message: every section that has content, then phones, policy, source."""
+        lang, answers = state.lang, prog.answers
+        n = self._number(proc, step)
+        head = self._m(state, "step_head", n=n, total=len(proc.steps), title=step.title.get(lang))
+        if step.id in prog.done:
+            head += self._m(state, "step_done_mark")
+        lines = [head]
+        chosen = [
+            f"{proc.choice(c).title.get(lang)} = {opt.label.get(lang)}"
+            for c in step.asks
+            if c in answers and (opt := proc.choice(c).option(answers[c])) is not None
+        ]
+        if chosen:
+            lines.append(self._m(state, "sec_chosen") + ("; " if lang == "en" else "；").join(chosen))
+        sections = (("sec_do", step.do, "• "), ("sec_where", step.where, "• "), ("sec_bring", step.bring, "☐ "),
+                    ("sec_pitfalls", step.pitfalls, "⚠ "), ("sec_wait", step.wait, "⏳ "))  # fmt: skip
+        for key, items, bullet in sections:
+            shown = _lines(items, answers, lang)
+            if shown:
+                lines.append(self._m(state, key))
+                lines.extend(bullet + line for line in shown)
+        phones = []
+        for entry_id in step.call:
+            entry = self.kb.get(entry_id)
+            if isinstance(entry, HotlineEntry):
+                name = entry.en.title or entry.title if lang == "en" else entry.title
+                phones.append(
+                    f"{name}：{'、'.join(entry.phones)}" if lang != "en" else f"{name}: {', '.join(entry.phones)}"
+                )
+        if phones:
+            lines.append(self._m(state, "sec_call"))
+            lines.extend("☎ " + p for p in phones)
+        if step.policy:
+            note = self.kb.policy_notes[step.policy]
+            lines.append("ℹ️ " + (note.text_en if lang == "en" else note.text))
+        label = self.kb.manuals[proc.manual]
+        cite = f"{label.label_en if lang == 'en' else label.label} {step.section}"
+        lines.append(f"Source: {cite}" if lang == "en" else f"来源：{cite}")
+        return Reply("\n".join(lines), self._step_buttons(state, proc, step, prog))
+
+    def _step_buttons(
+        self, state: ConversationState, proc: Procedure, step: Step, prog: Progress
+    ) -> tuple[Button, ...]:
+        buttons = [self._button(state, "done", f"{PREFIX}done")]
+        if proc.index(step.id) > 0:
+            buttons.append(self._button(state, "back", f"{PREFIX}back"))
+        buttons.append(self._button(state, "skip", f"{PREFIX}skip"))
+        buttons += [
+            Button(ms.label.get(state.lang), f"{PREFIX}ms:{ms.id}")
+            for ms in step.milestones
+            if matches(ms.when, prog.answers)
+        ]
+        buttons.append(self._button(state, "ask", f"{PREFIX}ask"))
+        buttons.append(Button(self.msg.get("buttons.human", state.lang), "human"))
+        return tuple(buttons)
+
+    def checklist(self, state: ConversationState) -> Reply:
+        """Done / current / pending / skipped / not needed, one line a step."""
+        proc, prog, company = self.procedure(state), state.progress(), state.active_company
+        if proc is None or prog is None or company is None:
+            return Reply(self._m(state, "no_walkthrough"), (self.msg_button(state, "start", f"{PREFIX}start"),))
+        lang = state.lang
+        lines = [
+            self._m(
+                state,
+                "progress_head",
+                company=company.name,
+                procedure=proc.title.get(lang),
+                done=len([s for s in proc.steps if s.id in prog.done]),
+                total=len(proc.steps),
+            )
+        ]
+        for i, step in enumerate(proc.steps, 1):
+            title = f"{i}. {step.title.get(lang)}"
+            if step.id in prog.done:
+                lines.append(f"{self._m(state, 'mark_done')} {title}")
+            elif step.id in prog.skipped:
+                reason = prog.skipped[step.id]
+                sep = ": " if lang == "en" else "："
+                note = self._m(state, "note_skipped", reason=f"{sep}{reason}" if reason else "")
+                lines.append(f"{self._m(state, 'mark_skipped')} {title}{note}")
+            elif not self.applicable(step, prog.answers):
+                reason = step.skip_reason.get(lang) if step.skip_reason else ""
+                lines.append(f"{self._m(state, 'mark_na')} {title}{self._m(state, 'note_na', reason=reason)}")
+            elif step.id == prog.current and not prog.finished:
+                lines.append(f"{self._m(state, 'mark_current')} {title}{self._m(state, 'note_current')}")
+            else:
+                lines.append(f"{self._m(state, 'mark_pending')} {title}")
+        buttons: tuple[Button, ...] = ()
+        if not prog.finished:
+            buttons = (self._button(state, "continue", f"{PREFIX}resume"),)
+        return Reply("\n".join(lines), buttons)
+
+    def msg_button(self, state: ConversationState, key: str, payload: str) -> Button:
+        return Button(self.msg.get(f"buttons.{key}", state.lang), payload)
+
+    # ------------------------------------------------------------------ moving
+    def done(self, state: ConversationState, now: datetime) -> list[Reply]:
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None or prog.finished:
+            return self.start(state, now)
+        step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+        if step is not None and self._pending_choice(proc, step, prog.answers) is None:
+            if step.id not in prog.done:
+                prog.done.append(step.id)
+            prog.skipped.pop(step.id, None)
+        prog.current = None
+        return self.present(state, now)
+
+    def back(self, state: ConversationState, now: datetime) -> list[Reply]:
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None:
+            return self.start(state, now)
+        at = proc.index(prog.current) if prog.current else len(proc.steps)
+        earlier = [s for s in proc.steps[:at] if self.applicable(s, prog.answers)]
+        if not earlier:
+            return [Reply(self._m(state, "at_first")), *self.present(state, now)]
+        prog.current = earlier[-1].id
+        prog.finished = False
+        return self.present(state, now)
+
+    def skip(self, state: ConversationState, now: datetime) -> list[Reply]:
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None or prog.finished:
+            return self.start(state, now)
+        step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+        if step is None:
+            return self.present(state, now)
+        if step.skip_matters:
+            state.awaiting = Awaiting(kind="skip_reason", ref=step.id)
+            text = self._m(state, "ask_skip_reason", n=self._number(proc, step), title=step.title.get(state.lang))
+            buttons = tuple(
+                Button(r.get(state.lang), f"{PREFIX}skipwhy:{i}")
+                for i, r in enumerate(self.kb.walkthrough.skip_reasons)
+            )
+            return [Reply(text, buttons)]
+        return self._skip(state, step.id, "", now, warn=False)
+
+    def _skip(self, state: ConversationState, step_id: str, reason: str, now: datetime, *, warn: bool) -> list[Reply]:
+        proc, prog = self.procedure(state), state.progress()
+        assert proc is not None and prog is not None
+        step = proc.step(step_id)
+        state.awaiting = None
+        prog.skipped[step_id] = reason[:100]
+        if step_id in prog.done:
+            prog.done.remove(step_id)
+        text = self._m(state, "skipped", n=self._number(proc, step), title=step.title.get(state.lang))
+        if warn and step.skip_warning:
+            text += "\n" + self._m(state, "skip_warning", warning=step.skip_warning.get(state.lang))
+        prog.current = None
+        return [Reply(text), *self.present(state, now)]
+
+    def milestone(self, state: ConversationState, milestone_id: str, now: datetime) -> list[Reply]:
+        proc, prog, company = self.procedure(state), state.progress(), state.active_company
+        if proc is None or prog is None or company is None or prog.current is None:
+            return [Reply(self._m(state, "milestone_unknown"))]
+        step = proc.step(prog.current)
+        ms = next((m for m in step.milestones if m.id == milestone_id and matches(m.when, prog.answers)), None)
+        if ms is None:
+            return [Reply(self._m(state, "milestone_unknown"))]
+        prog.milestones[ms.id] = now
+        day = _local_date(now)
+        rule = ms.deadline or (ms.reminders[0] if ms.reminders else None)
+        deadline = rule.after(day) if rule else day
+        text = ms.confirm.get(state.lang).format(
+            date=day.isoformat(), deadline=deadline.isoformat(), company=company.name
+        )
+        return [Reply(text, self._step_buttons(state, proc, step, prog))]
+
+    def restart(self, state: ConversationState, confirmed: bool | None, now: datetime) -> list[Reply]:
+        proc, company = self.procedure(state), state.active_company
+        if proc is None or company is None or state.walkthrough is None:
+            return [Reply(self._m(state, "no_walkthrough"), (self.msg_button(state, "start", f"{PREFIX}start"),))]
+        title = proc.title.get(state.lang)
+        if confirmed is None:
+            state.awaiting = Awaiting(kind="confirm_restart")
+            buttons = (
+                self._button(state, "confirm_restart", f"{PREFIX}restart:yes"),
+                self._button(state, "cancel", f"{PREFIX}restart:no"),
+            )
+            return [Reply(self._m(state, "confirm_restart", company=company.name, procedure=title), buttons)]
+        state.awaiting = None
+        if not confirmed:
+            return [Reply(self._m(state, "restart_cancelled")), *self.present(state, now)]
+        company.progress[state.walkthrough] = Progress()
+        return [Reply(self._m(state, "restarted")), *self.present(state, now)]
+
+    # ------------------------------------------------------------------ choices
+    def answer_choice(self, state: ConversationState, choice_id: str, value: str, now: datetime) -> list[Reply]:
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None or choice_id not in {c.id for c in proc.choices}:
+            return []
+        choice = proc.choice(choice_id)
+        option = choice.option(value)
+        if option is None:
+            return []
+        old = prog.answers.get(choice_id)
+        prog.answers[choice_id] = value
+        self._drop_stale_answers(proc, prog)
+        if state.awaiting is not None and state.awaiting.kind == "choice" and state.awaiting.ref == choice_id:
+            state.awaiting = None
+            prog.finished = False
+            return self.present(state, now)
+        if old is not None and old != value:
+            old_label = choice.option(old)
+            text = self._m(
+                state,
+                "choice_changed",
+                choice=choice.title.get(state.lang),
+                old=old_label.label.get(state.lang) if old_label else old,
+                new=option.label.get(state.lang),
+            )
+        else:
+            text = self._m(
+                state, "choice_set", choice=choice.title.get(state.lang), option=option.label.get(state.lang)
+            )
+        if prog.finished:
+            prog.finished = self._next_open(proc, prog) is None
+        return [Reply(text), *self.present(state, now)]
+
+    @staticmethod
+    def _drop_stale_answers(proc: Procedure, prog: Progress) -> None:
+        """Forget answers to choices that no longer apply (the delivery of an offline card)."""
+        changed = True
+        while changed:
+            changed = False
+            for choice in proc.choices:
+                if choice.id in prog.answers and not matches(choice.when, prog.answers):
+                    del prog.answers[choice.id]
+                    changed = True
+
+    @staticmethod
+    def match_option(
+        choice: Choice, text: str, nlu: Understanding | None, min_len: int = 1
+    ) -> tuple[Option, int] | None:
+        """The option a text picks: longest matching phrase, else an NLU entity; None if tied."""
+        low = text.lower()
+        scored: list[tuple[int, Option]] = []
+        for option in choice.options:
+            score = max((len(s) for s in option.says if len(s) >= min_len and s.lower() in low), default=0)
+            if not score and nlu is not None and any(nlu.entities.get(k) == v for k, v in option.entity.items()):
+                score = 1
+            if score:
+                scored.append((score, option))
+        if not scored:
+            return None
+        scored.sort(key=lambda p: -p[0])
+        if len(scored) > 1 and scored[0][0] == scored[1][0]:
+            return None
+        return scored[0][1], scored[0][0]
+
+    def choice_from_text(
+        self, state: ConversationState, text: str, nlu: Understanding | None, now: datetime
+    ) -> list[Reply] | None:
+        """The pending choice answered in words ("线下", "没有卡", "是的"), or None."""
+        proc = self.procedure(state)
+        if proc is None or state.awaiting is None or state.awaiting.kind != "choice":
+            return None
+        choice = proc.choice(state.awaiting.ref)
+        picked = self.match_option(choice, text, nlu)
+        option = picked[0] if picked else None
+        if option is None and nlu is not None and nlu.intent in ("affirm", "deny") and not is_question(text):
+            option = next((o for o in choice.options if o.reply == nlu.intent), None)
+        if option is None:
+            return None
+        return self.answer_choice(state, choice.id, option.value, now)
+
+    def change_from_text(
+        self, state: ConversationState, text: str, nlu: Understanding | None, now: datetime
+    ) -> list[Reply] | None:
+        """An earlier (or later) choice stated in passing: "其实我们是线下办卡"."""
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None or is_question(text):
+            return None
+        intent = nlu.intent if nlu else ""
+        if intent != "inform" and not any(cue in text.lower() for cue in self.kb.walkthrough.change_cues):
+            return None
+        best: list[tuple[int, Choice, Option]] = []
+        for choice in proc.choices:
+            if not matches(choice.when, prog.answers):
+                continue
+            picked = self.match_option(choice, text, nlu, min_len=2)
+            if picked:
+                best.append((picked[1], choice, picked[0]))
+        if not best:
+            return None
+        best.sort(key=lambda t: -t[0])
+        if len(best) > 1 and best[0][0] == best[1][0]:
+            return None
+        _, choice, option = best[0]
+        if prog.answers.get(choice.id) == option.value:
+            text = self._m(
+                state, "choice_set", choice=choice.title.get(state.lang), option=option.label.get(state.lang)
+            )
+            return [Reply(text), *self.present(state, now)]
+        return self.answer_choice(state, choice.id, option.value, now)
+
+    # ------------------------------------------------------------------ companies
+    def companies(self, state: ConversationState) -> list[Reply]:
+        if not state.companies:
+            return [Reply(self._m(state, "no_companies"), (self.msg_button(state, "start", f"{PREFIX}start"),))]
+        current = state.active_company.name if state.active_company else "-"
+        buttons = tuple(Button(c.name, f"{PREFIX}company:{i}") for i, c in enumerate(state.companies))
+        return [
+            Reply(
+                self._m(state, "companies", company=current),
+                (*buttons, self._button(state, "new_company", f"{PREFIX}company:new")),
+            )
+        ]
+
+    def set_company(self, state: ConversationState, name: str | None, now: datetime) -> list[Reply]:
+        """Name (or pick) the active company; continues the walkthrough that asked for it."""
+        if name is None:
+            base = self._m(state, "default_company")
+            taken = {c.name for c in state.companies}
+            name = (
+                base if base not in taken else next(f"{base}{i}" for i in range(2, 1000) if f"{base}{i}" not in taken)
+            )
+        name = " ".join(name.split())
+        if not (2 <= len(name) <= _MAX_COMPANY) or is_question(name):
+            return [Reply(self._m(state, "company_invalid"), (self._button(state, "later", f"{PREFIX}company:later"),))]
+        index = next((i for i, c in enumerate(state.companies) if c.name == name), None)
+        if index is None:
+            state.companies.append(Company(name=name))
+            index = len(state.companies) - 1
+        return self.switch_company(state, index, now, said="company_set")
+
+    def switch_company(
+        self, state: ConversationState, index: int, now: datetime, said: str = "company_switched"
+    ) -> list[Reply]:
+        if not 0 <= index < len(state.companies):
+            return self.companies(state)
+        state.company = index
+        state.awaiting = None
+        replies = [Reply(self._m(state, said, company=state.companies[index].name))]
+        if state.walkthrough:
+            replies += self._open(state, now)
+        return replies
+
+    # ------------------------------------------------------------------ interruptions
+    def resume_offer(self, state: ConversationState) -> Reply | None:
+        """After an answered question: back to the pending choice or the current step."""
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None or prog.finished:
+            return None
+        if state.awaiting is not None and state.awaiting.kind == "choice":
+            choice = proc.choice(state.awaiting.ref)
+            text = self._m(state, "offer_choice", ask=choice.ask.get(state.lang))
+            buttons = tuple(
+                Button(o.label.get(state.lang), f"{PREFIX}choice:{choice.id}:{o.value}") for o in choice.options
+            )
+            return Reply(text, buttons)
+        step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+        if step is None:
+            return None
+        text = self._m(state, "offer_resume", n=self._number(proc, step), title=step.title.get(state.lang))
+        return Reply(
+            text,
+            (self._button(state, "resume", f"{PREFIX}resume"), self._button(state, "progress", f"{PREFIX}progress")),
+        )
+
+    def resume(
+        self, state: ConversationState, now: datetime, company: int | None = None, region: str | None = None
+    ) -> list[Reply]:
+        if company is not None and 0 <= company < len(state.companies):
+            state.company = company
+        if region in self.kb.procedures:
+            state.walkthrough = region
+            state.region = region
+        if self.procedure(state) is None or state.active_company is None:
+            return self.start(state, now)
+        state.awaiting = None
+        return self.present(state, now)
+
+    # ------------------------------------------------------------------ buttons
+    def button(self, state: ConversationState, payload: str, now: datetime) -> list[Reply] | None:
+        """Handle a ``wt:`` button; None when the payload is stale or malformed."""
+        head, _, rest = payload.removeprefix(PREFIX).partition(":")
+        if head == "start":
+            return self.start(state, now)
+        if head == "region" and rest in self.kb.procedures:
+            return self.start(state, now, rest)
+        if head == "switch" and rest in self.kb.procedures:
+            state.awaiting = None
+            state.walkthrough = rest
+            return self.start(state, now, rest)
+        if head == "stay":
+            state.awaiting = None
+            current = self._region_name(state, state.walkthrough) if state.walkthrough else ""
+            return [Reply(self._m(state, "region_kept", current=current)), *self.resume(state, now)]
+        if head == "company":
+            if rest == "later":
+                return self.set_company(state, None, now)
+            if rest == "new":
+                state.awaiting = Awaiting(kind="company_name", ref="new")
+                return [Reply(self._m(state, "ask_company"), (self._button(state, "later", f"{PREFIX}company:later"),))]
+            if rest.isdigit():
+                return self.switch_company(state, int(rest), now)
+            return None
+        if head == "reminders" and rest in {"on", "off"}:
+            return self.set_reminders(state, rest == "on")
+        if self.procedure(state) is None or state.active_company is None:
+            return self.start(state, now) if head in {"done", "back", "skip", "resume", "progress"} else None
+        if head == "choice":
+            choice_id, _, value = rest.partition(":")
+            return self.answer_choice(state, choice_id, value, now) or None
+        if head == "done":
+            return self.done(state, now)
+        if head == "back":
+            return self.back(state, now)
+        if head == "skip":
+            return self.skip(state, now)
+        if head == "skipwhy" and rest.isdigit() and state.awaiting and state.awaiting.kind == "skip_reason":
+            reasons = self.kb.walkthrough.skip_reasons
+            if int(rest) >= len(reasons):
+                return None
+            # The first two reasons (done already, an agent does it) need no warning.
+            return self._skip(state, state.awaiting.ref, reasons[int(rest)].get(state.lang), now, warn=int(rest) >= 2)
+        if head == "ms":
+            return self.milestone(state, rest, now)
+        if head == "ask":
+            return [Reply(self._m(state, "ask_question"))]
+        if head == "resume":
+            company, _, region = rest.partition(":")
+            return self.resume(state, now, int(company) if company.isdigit() else None, region or None)
+        if head == "progress":
+            return [self.checklist(state)]
+        if head == "restart":
+            return self.restart(state, rest == "yes", now)
+        return None
+
+    # ------------------------------------------------------------------ text while waiting
+    def awaited_text(
+        self, state: ConversationState, text: str, nlu: Understanding | None, now: datetime
+    ) -> list[Reply] | None:
+        """A typed answer to what the bot asked; None when the text is something else."""
+        awaiting = state.awaiting
+        if awaiting is None:
+            return None
+        intent = nlu.intent if nlu else ""
+        if awaiting.kind == "company_name":
+            if intent in {
+                "human",
+                "help",
+                "restart",
+                "where_am_i",
+                "switch_company",
+                "start_walkthrough",
+            } or is_question(text):
+                return None
+            return self.set_company(state, text, now)
+        if awaiting.kind == "choice":
+            return self.choice_from_text(state, text, nlu, now)
+        if awaiting.kind == "skip_reason":
+            if is_question(text) or intent in {"human", "help", "back", "continue", "where_am_i"}:
+                return None
+            if intent == "deny":
+                state.awaiting = None
+                return self.present(state, now)
+            return self._skip(state, awaiting.ref, text.strip(), now, warn=True)
+        if awaiting.kind == "confirm_restart" and intent in {"affirm", "deny"}:
+            return self.restart(state, intent == "affirm", now)
+        if awaiting.kind == "confirm_region" and intent in {"affirm", "deny"}:
+            return self.button(state, f"{PREFIX}switch:{awaiting.ref}" if intent == "affirm" else f"{PREFIX}stay", now)
+        return None
+
+    # ------------------------------------------------------------------ reminders
+    def set_reminders(self, state: ConversationState, enabled: bool) -> list[Reply]:
+        state.reminders_enabled = enabled
+        return [Reply(self._m(state, "reminders_on" if enabled else "reminders_off"))]
+
+    def desired_reminders(self, state: ConversationState) -> list[ReminderSpec]:
+        """Every reminder the state calls for, fired or not."""
+        out: list[ReminderSpec] = []
+        for ci, company in enumerate(state.companies):
+            for region, prog in company.progress.items():
+                proc = self.kb.procedures.get(region)
+                if proc is None or prog.finished:
+                    continue
+                for step in proc.steps:
+                    if step.id in prog.done or step.id in prog.skipped:
+                        continue
+                    for ms in step.milestones:
+                        at = prog.milestones.get(ms.id)
+                        if at is None or not matches(ms.when, prog.answers):
+                            continue
+                        day = _local_date(at)
+                        for i, rule in enumerate(ms.reminders):
+                            out.append(
+                                ReminderSpec(
+                                    key=f"ms:{ci}:{region}:{ms.id}:{i}:{day.isoformat()}",
+                                    due=_due(rule.after(day)),
+                                    kind="milestone",
+                                    company=ci,
+                                    region=region,
+                                    step=step.id,
+                                    milestone=ms.id,
+                                    rule=i,
+                                )
+                            )
+        active = state.progress()
+        if active is not None and not active.finished and active.updated_at is not None and state.company is not None:
+            assert state.walkthrough is not None
+            out.append(
+                ReminderSpec(
+                    key=f"idle:{state.company}:{state.walkthrough}:{active.updated_at.isoformat()}",
+                    due=active.updated_at + timedelta(days=self.kb.walkthrough.idle_nudge_days),
+                    kind="idle",
+                    company=state.company,
+                    region=state.walkthrough,
+                )
+            )
+        return out
+
+    def sync_reminders(self, state: ConversationState) -> None:
+        """Bring ``state.reminders`` in line with the progress; forget fired keys no longer wanted."""
+        desired = self.desired_reminders(state) if state.reminders_enabled else []
+        keys = {r.key for r in desired}
+        state.fired = [k for k in state.fired if k in keys]
+        state.reminders = [r for r in desired if r.key not in state.fired]
+
+    def fire(self, state: ConversationState, key: str) -> list[Reply]:
+        """A reminder came due: its message, once; nothing if it was cancelled meanwhile."""
+        spec = next((r for r in state.reminders if r.key == key), None)
+        if spec is None or not state.reminders_enabled:
+            return []
+        state.fired.append(key)
+        state.reminders = [r for r in state.reminders if r.key != key]
+        company = state.companies[spec.company]
+        proc = self.kb.procedures[spec.region]
+        prog = company.progress.get(spec.region, Progress())
+        off = self._button(state, "reminders_off", f"{PREFIX}reminders:off")
+        resume = self._button(state, "continue", f"{PREFIX}resume:{spec.company}:{spec.region}")
+        if spec.kind == "idle":
+            step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+            if step is None:
+                return []
+            text = self._m(
+                state,
+                "idle",
+                company=company.name,
+                procedure=proc.title.get(state.lang),
+                n=self._number(proc, step),
+                total=len(proc.steps),
+                title=step.title.get(state.lang),
+                days=self.kb.walkthrough.idle_nudge_days,
+            )
+            return [Reply(text, (resume, off))]
+        step = proc.step(spec.step)
+        ms = next(m for m in step.milestones if m.id == spec.milestone)
+        at = prog.milestones.get(ms.id)
+        day = _local_date(at) if at else spec.due.date()
+        rule = ms.deadline or ms.reminders[0]
+        text = (
+            ms.reminders[spec.rule]
+            .text.get(state.lang)
+            .format(company=company.name, date=day.isoformat(), deadline=rule.after(day).isoformat())
+        )
+        return [Reply(text, (resume, off))]
