@@ -62,7 +62,8 @@ def _run_with_nlu(main: Coroutine[Any, Any, None]) -> None:
 
 def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
     from bot.assistant import Assistant
-    from bot.channels.console import ConsoleChannel
+    from bot.channels.console import CHANNEL, ConsoleChannel
+    from bot.reminders import ReminderScheduler
     from bot.store import Store
 
     settings = Settings()
@@ -75,16 +76,30 @@ def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
         async with _open_nlu(settings, mode) as interpreter:
             assistant = Assistant(store, interpreter)
             channel = ConsoleChannel(assistant, sys.stdout, interactive=interactive, chat_id=chat_id)
+            scheduler = ReminderScheduler(assistant, channel.deliver, channels=[CHANNEL])
             if interactive:
                 channel.console.print("口岸助手 PortPal — 输入问题，/help 查看帮助，Ctrl-D 退出。", style="bold green")
-                await channel.send("/start")
-            while True:
-                try:
-                    line = await asyncio.to_thread(input, "你> " if interactive else "")
-                except EOFError:
-                    break
-                if line.strip():
-                    await channel.send(line)
+            # Reminders that fell due while the assistant was not running come first.
+            await scheduler.run_due()
+            if interactive:
+                # A new user gets the welcome; a returning one their walkthrough, where they left it.
+                state = (await asyncio.to_thread(store.load, CHANNEL, chat_id)).state
+                progress = state.progress()
+                if progress is not None and not progress.finished:
+                    await channel.send("/walkthrough")
+                elif not state.history:
+                    await channel.send("/start")
+            reminders = asyncio.create_task(scheduler.run())
+            try:
+                while True:
+                    try:
+                        line = await asyncio.to_thread(input, "你> " if interactive else "")
+                    except EOFError:
+                        break
+                    if line.strip():
+                        await channel.send(line)
+            finally:
+                reminders.cancel()
 
     _run_with_nlu(loop())
 

@@ -24,7 +24,6 @@ __all__ = ["INTENTS_FILE", "LexicalInterpreter", "default_lexical", "load_intent
 
 INTENTS_FILE = Path(__file__).resolve().parent / "data" / "intents.yaml"
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
-_TEMPLATE = re.compile(r"<[a-z_]+>")
 # A message longer than this is a question even when it starts with "你好".
 _MAX_CHAT_LEN = 12
 
@@ -53,9 +52,25 @@ class LexicalInterpreter:
     def __init__(self, retriever: Retriever, intents: dict[str, tuple[str, ...]], gazetteer: Gazetteer) -> None:
         self.retriever = retriever
         self.gazetteer = gazetteer
-        self._examples = [
-            _Example(i, _squash(t)) for i, texts in intents.items() for t in texts if not _TEMPLATE.search(t)
-        ]
+        # Entity slots become one Greek letter each, in templates and in messages alike, so
+        # "开始办理珠海的入网" matches the template "开始<region>的入网流程".
+        self._slot = {name: chr(0x3B1 + i) for i, name in enumerate(gazetteer.names)}
+        self._examples = [_Example(i, self._squash_template(t)) for i, texts in intents.items() for t in texts]
+
+    def _squash_template(self, template: str) -> str:
+        pieces = re.split(r"<([a-z_]+)>", template)
+        return "".join(_squash(p) if i % 2 == 0 else self._slot.get(p, "") for i, p in enumerate(pieces))
+
+    def _masked(self, text: str) -> str:
+        """The text squashed, with each entity mention replaced by its slot letter."""
+        norm = normalize(text)
+        out, at = [], 0
+        for m in self.gazetteer.find(norm):
+            out.append(_squash(norm[at : m.start]))
+            out.append(self._slot[m.entity])
+            at = m.end
+        out.append(_squash(norm[at:]))
+        return "".join(out)
 
     def entities(self, text: str) -> dict[str, str]:
         """Entities by gazetteer; ``region`` is the one region the text places itself in."""
@@ -67,7 +82,7 @@ class LexicalInterpreter:
 
     def chat_intent(self, text: str) -> tuple[str, float] | None:
         """The dialogue intent of a short message, or None for a question."""
-        squashed = _squash(text)
+        squashed = self._masked(text)
         if not squashed or len(squashed) > _MAX_CHAT_LEN:
             return None
         best = max(self._examples, key=lambda ex: fuzz.ratio(squashed, ex.text))

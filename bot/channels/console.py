@@ -60,6 +60,11 @@ class ConsoleChannel:
         if not self.interactive:
             self.console.print("")
 
+    async def deliver(self, channel: str, chat_id: str, replies: list[Reply]) -> None:
+        """Show replies the bot sends unprompted (reminders) for this terminal's chat."""
+        if channel == CHANNEL and chat_id == self.chat_id:
+            self.render(replies)
+
     async def send(self, line: str) -> list[Reply]:
         outcome = await self.assistant.handle(CHANNEL, self.chat_id, self.to_event(line))
         self.render(outcome.replies)

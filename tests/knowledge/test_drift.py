@@ -34,5 +34,17 @@ def test_invented_phone_and_address_are_reported(kb, manual_texts):
 def test_missing_entry_is_reported(kb, manual_texts):
     entries = tuple(e for e in kb.entries if e.id != "zh.code.485500")
     entries = tuple(e for e in entries if e.id != "zh.system.inspection_filing")
-    report = check(dataclasses.replace(kb, entries=entries), manual_texts)
+    # The procedures state the code too; without them and the entries it is missing.
+    report = check(dataclasses.replace(kb, entries=entries, procedures={}), manual_texts)
     assert ("code", "485500") in report.missing_from_kb
+
+
+def test_invented_fact_in_a_procedure_is_reported(kb, manual_texts):
+    proc = kb.procedures["zhuhai"]
+    step = proc.step("local_filing")
+    forged_item = step.wait[0].model_copy(update={"zh": "预计十个工作日内完成，加急请拨打 0756-9999999。"})
+    forged_step = step.model_copy(update={"wait": (forged_item,)})
+    steps = tuple(forged_step if s.id == step.id else s for s in proc.steps)
+    procedures = {**kb.procedures, "zhuhai": proc.model_copy(update={"steps": steps})}
+    report = check(dataclasses.replace(kb, procedures=procedures), manual_texts)
+    assert ("procedure zhuhai", "phone", "0756-9999999") in report.not_in_manuals

@@ -59,7 +59,8 @@ def test_english_question_gets_english_reply(dialogue, lexical):
 def test_commands(dialogue):
     state = ConversationState()
     start = dialogue.handle(state, Command.parse("/start"))
-    assert "口岸助手" in start.replies[0].text and len(start.replies[0].buttons) == 2
+    assert "口岸助手" in start.replies[0].text
+    assert [b.payload for b in start.replies[0].buttons] == ["region:shaanxi", "region:zhuhai", "wt:start"]
     assert "我可以帮您" in dialogue.handle(state, Command.parse("/help@PortPalBot")).replies[0].text
     unknown = dialogue.handle(state, Command.parse("/frobnicate now"))
     assert "/frobnicate" in unknown.replies[0].text and "/help" in unknown.replies[0].text
