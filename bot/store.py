@@ -109,12 +109,8 @@ def engine_url(url: str) -> str:
 
 
 def _utc(at: datetime) -> datetime:
-    """Aware UTC; the database holds naive UTC (the same on SQLite and PostgreSQL)."""
+    """Aware UTC: SQLModel stores aware datetimes (timestamptz on PostgreSQL, UTC on SQLite)."""
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _naive_utc(at: datetime) -> datetime:
-    return _utc(at).replace(tzinfo=None)
 
 
 class Store:
@@ -185,12 +181,12 @@ class Store:
     def _sync_reminders(s: Session, conversation_id: int, state: ConversationState) -> None:
         """Make the conversation's reminder rows equal to ``state.reminders``."""
         rows = s.exec(select(ReminderRecord).where(ReminderRecord.conversation_id == conversation_id)).all()
-        wanted = {r.key: _naive_utc(r.due) for r in state.reminders}
+        wanted = {r.key: _utc(r.due) for r in state.reminders}
         have = {row.key: row for row in rows}
         for key, row in have.items():
             if key not in wanted:
                 s.delete(row)
-            elif _naive_utc(row.due_at) != wanted[key]:
+            elif _utc(row.due_at) != wanted[key]:
                 row.due_at = wanted[key]
                 s.add(row)
         new = [k for k in wanted if k not in have]
@@ -212,7 +208,7 @@ class Store:
         self, now: datetime, channels: Collection[str] | None = None, limit: int = 100
     ) -> list[DueReminder]:
         """Reminders due at ``now`` or earlier, oldest first, optionally of some channels only."""
-        query = select(ReminderRecord).where(ReminderRecord.due_at <= _naive_utc(now))
+        query = select(ReminderRecord).where(ReminderRecord.due_at <= _utc(now))
         if channels is not None:
             query = query.where(ReminderRecord.channel.in_(list(channels)))  # type: ignore[attr-defined]
         with self.session() as s:

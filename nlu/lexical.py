@@ -24,8 +24,10 @@ __all__ = ["INTENTS_FILE", "LexicalInterpreter", "default_lexical", "load_intent
 
 INTENTS_FILE = Path(__file__).resolve().parent / "data" / "intents.yaml"
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
-# A message longer than this is a question even when it starts with "你好".
+# A message longer than this is a question even when it starts with "你好" (English words
+# are longer than Chinese characters, hence a second limit).
 _MAX_CHAT_LEN = 12
+_MAX_CHAT_LEN_ASCII = 32
 
 
 def load_intents(path: Path = INTENTS_FILE) -> dict[str, tuple[str, ...]]:
@@ -83,7 +85,8 @@ class LexicalInterpreter:
     def chat_intent(self, text: str) -> tuple[str, float] | None:
         """The dialogue intent of a short message, or None for a question."""
         squashed = self._masked(text)
-        if not squashed or len(squashed) > _MAX_CHAT_LEN:
+        limit = _MAX_CHAT_LEN_ASCII if squashed.isascii() else _MAX_CHAT_LEN
+        if not squashed or len(squashed) > limit:
             return None
         best = max(self._examples, key=lambda ex: fuzz.ratio(squashed, ex.text))
         score = fuzz.ratio(squashed, best.text) / 100.0

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,6 +63,49 @@ def dialogue(retriever: Retriever) -> Dialogue:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(f"sqlite:///{tmp_path / 'data' / 'portpal.sqlite3'}")
+
+
+# ---------------------------------------------------------------------- PostgreSQL (real server)
+PG_SCRIPT = ROOT / "scripts" / "test-postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL server: `.ci/run`'s (PORTPAL_TEST_POSTGRES_URL), else one of our own.
+
+    Fails, never skips, when PostgreSQL is not installed: CI must run these tests.
+    """
+    url = os.environ.get("PORTPAL_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    base = Path(tempfile.mkdtemp(prefix="portpal-pg-"))
+    started = subprocess.run([sys.executable, str(PG_SCRIPT), "start", str(base)], capture_output=True, text=True)
+    if started.returncode != 0:
+        pytest.fail(f"could not start PostgreSQL: {started.stderr or started.stdout}")
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([sys.executable, str(PG_SCRIPT), "stop", str(base)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def fresh_postgres_database(server_url: str) -> str:
+    """A new empty database on the test server; its URL."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database URL, once for SQLite and once for PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'portpal.sqlite3'}"
+    return fresh_postgres_database(request.getfixturevalue("postgres_server"))
 
 
 # ---------------------------------------------------------------------- Rasa (real server)

@@ -1,8 +1,9 @@
 """Terminal channel: one line in, the core's replies out.
 
 Buttons are printed as numbered options; the user picks one by number or by its label.
-Interactive sessions get colour and wrapping; piped input gets plain lines in order, so
-``echo 宝鸡哪里可以办卡 | portpal chat`` works in scripts and tests.
+Interactive sessions get colour and wrapping; piped input gets plain lines in order, each
+message echoed as ``> message`` before its replies, so ``echo 宝鸡哪里可以办卡 | portpal
+chat`` works in scripts and tests and its output reads as a transcript.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ class ConsoleChannel:
             self.render(replies)
 
     async def send(self, line: str) -> list[Reply]:
+        if not self.interactive:
+            # Piped input is not on screen: echo it so the output reads as a transcript.
+            self.console.print(f"> {line.strip()}", markup=False)
         outcome = await self.assistant.handle(CHANNEL, self.chat_id, self.to_event(line))
         self.render(outcome.replies)
         return outcome.replies

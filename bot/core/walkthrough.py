@@ -157,8 +157,8 @@ class Walkthroughs:
                 return replies
             if not self.applicable(step, prog.answers):
                 reason = step.skip_reason.get(state.lang) if step.skip_reason else ""
-                text = self._m(state, "auto_skip", n=self._number(proc, step), title=step.title.get(state.lang))
-                replies.append(Reply(f"{text}{reason}"))
+                n = self._number(proc, step)
+                replies.append(Reply(self._m(state, "auto_skip", n=n, title=step.title.get(state.lang), reason=reason)))
                 prog.current = None
                 step = self._next_open(proc, prog)
                 continue

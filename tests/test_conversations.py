@@ -1,0 +1,48 @@
+"""Conversation tests (tests/data/conversations) through the assistant core.
+
+Every conversation runs on SQLite and on PostgreSQL with the lexical engine, and on SQLite
+with the real Rasa server; restarts build a new store and assistant over the same
+database, and the reminder pass runs with the conversation's clock.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.auxil.conversations import Conversation, CoreRunner, load_conversations
+
+CONVERSATIONS = load_conversations()
+IDS = [f"{c.file.removesuffix('.yaml')}: {c.name}" for c in CONVERSATIONS]
+
+
+def test_there_are_conversations_for_every_procedure(kb):
+    files = {c.file.removesuffix(".yaml") for c in CONVERSATIONS}
+    assert set(kb.procedures) <= files
+
+
+@pytest.mark.parametrize("conv", CONVERSATIONS, ids=IDS)
+async def test_conversation_lexical(conv: Conversation, db_url, lexical, retriever):
+    await CoreRunner(db_url, lexical, retriever).run(conv)
+
+
+@pytest.mark.rasa
+@pytest.mark.parametrize("conv", CONVERSATIONS, ids=IDS)
+async def test_conversation_rasa(conv: Conversation, tmp_path, rasa_url, retriever):
+    from nlu.gazetteer import default_gazetteer
+    from nlu.rasa import RasaInterpreter
+
+    interpreter = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0)
+    try:
+        await CoreRunner(f"sqlite:///{tmp_path / 'rasa.sqlite3'}", interpreter, retriever).run(conv)
+    finally:
+        await interpreter.aclose()
+
+
+async def test_every_branch_and_milestone_is_covered(kb, tmp_path, lexical, retriever):
+    runner = CoreRunner(f"sqlite:///{tmp_path / 'coverage.sqlite3'}", lexical, retriever)
+    for conv in CONVERSATIONS:
+        await runner.run(conv)
+    wanted = {(r, c.id, o.value) for r, p in kb.procedures.items() for c in p.choices for o in c.options}
+    assert wanted - runner.answers == set(), "branches no conversation takes"
+    milestones = {(r, m.id) for r, p in kb.procedures.items() for s in p.steps for m in s.milestones}
+    assert milestones - runner.milestones == set(), "milestones no conversation reports"
