@@ -10,7 +10,7 @@ RASA_VENV    := .venv-rasa
 RASA_STAMP   := $(RASA_VENV)/.installed-$(RASA_VERSION)
 FIND_PY310   := sh scripts/find-python310
 
-.PHONY: run test lint typecheck export-check unit eval eval-lexical bench rasa model clean
+.PHONY: run test lint typecheck export-check unit eval eval-lexical bench rasa model system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "Creating $(VENV) ..."; $(PYTHON) -m venv $(VENV); }
@@ -51,7 +51,13 @@ typecheck: $(STAMP)
 export-check: $(STAMP)
 	$(BIN)/portpal nlu export --check
 
-unit: $(STAMP) model
+# Debian packages the tests use (PostgreSQL server, faketime), installed when missing.
+system-deps:
+	@sh scripts/install-system-deps
+
+# Tests on SQLite and on a real PostgreSQL server: `.ci/run` starts one and sets
+# PORTPAL_TEST_POSTGRES_URL; without it the tests start a throwaway one themselves.
+unit: $(STAMP) model system-deps
 	$(BIN)/pytest -q
 
 # The shared development question set, scored by the shared scorer through `portpal ask --json`:

@@ -46,7 +46,7 @@ class ConsoleChannel:
         return TextMessage(text)
 
     def render(self, replies: Iterable[Reply]) -> None:
-        self._buttons = ()
+        """Print replies; their buttons stay pickable until other buttons are offered."""
         for reply in replies:
             style = "cyan" if self.interactive else None
             self.console.print(reply.text, style=style, markup=False)

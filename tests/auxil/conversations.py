@@ -14,6 +14,7 @@ the same turns to ``portpal chat`` under libfaketime. Both check the same expect
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class CoreRunner:
             if turn.kind == "later":
                 assistant.store.engine.dispose()
                 assistant = self._open()  # a restart: nothing survives but the database
+                buttons = ()
                 clock = clock + timedelta(days=turn.days)
 
                 async def collect(channel: str, chat_id: str, out: list[Reply], _r: list[Reply] = replies) -> None:
@@ -185,7 +187,7 @@ def run_cli(conv: Conversation, portpal: Path, data_dir: Path, env_extra: dict[s
             clock += timedelta(days=head.days)
         stdin = "".join(t.line + "\n" for t in body)
         stamp = clock.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        cmd = ["faketime", f"@{stamp}", str(portpal), "chat", "--chat-id", conv.chat_id]
+        cmd = ["faketime", "-f", f"@{stamp}", str(portpal), "chat", "--chat-id", conv.chat_id]
         proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=180, env=env)
         where = f"{conv.file} / {conv.name} / process {n} at {stamp}"
         assert proc.returncode == 0, f"{where}: exit {proc.returncode}\n{proc.stderr}"
@@ -197,5 +199,5 @@ def run_cli(conv: Conversation, portpal: Path, data_dir: Path, env_extra: dict[s
             if turn is None:
                 continue
             # Offered buttons print as "  N. label".
-            offered = [line.split(". ", 1)[1] for line in chunk.splitlines() if line[:4].strip().rstrip(".").isdigit()]
+            offered = re.findall(r"^  \d+\. (.+)$", chunk, flags=re.MULTILINE)
             check(turn, chunk, offered, f"{where} / {turn.kind} {turn.value or turn.days}")
