@@ -131,6 +131,10 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         SQLModel.metadata.create_all(self.engine)
 
+    def close(self) -> None:
+        """Close the pooled connections (at shutdown; a closed store reconnects if used)."""
+        self.engine.dispose()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         with Session(self.engine) as session:

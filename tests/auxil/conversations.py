@@ -123,7 +123,7 @@ class CoreRunner:
             where = f"{conv.file} / {conv.name} / turn {i} ({turn.kind} {turn.value or turn.days})"
             replies: list[Reply] = []
             if turn.kind == "later":
-                assistant.store.engine.dispose()
+                assistant.store.close()
                 assistant = self._open()  # a restart: nothing survives but the database
                 buttons = ()
                 clock = clock + timedelta(days=turn.days)
@@ -152,7 +152,7 @@ class CoreRunner:
             text = "\n".join(r.text for r in replies)
             check(turn, text, [b.label for r in replies for b in r.buttons], where)
             self._record(assistant, conv)
-        assistant.store.engine.dispose()
+        assistant.store.close()
 
     def _record(self, assistant: Assistant, conv: Conversation) -> None:
         state = assistant.store.load(self.channel, conv.chat_id).state
