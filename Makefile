@@ -73,6 +73,7 @@ test: lint typecheck export-check unit eval eval-lexical
 bench: $(STAMP) model
 	$(BIN)/python bench/answer_latency.py
 	$(BIN)/python bench/nlu_compare.py
+	$(BIN)/python bench/walkthrough_latency.py
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

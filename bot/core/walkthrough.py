@@ -108,7 +108,10 @@ class Walkthroughs:
                 Button(self._region_name(state, key), f"{PREFIX}region:{key}") for key in self.kb.procedures
             )
             return [Reply(self._m(state, "ask_region"), buttons)]
-        if state.walkthrough and target != state.walkthrough and self.active(state):
+        prog = state.progress()
+        started = prog is not None and bool(prog.done or prog.skipped or prog.answers)
+        # Leaving a walkthrough under way asks first; an untouched one is simply left.
+        if state.walkthrough and target != state.walkthrough and self.active(state) and started:
             state.awaiting = Awaiting(kind="confirm_region", ref=target)
             current, name = self._region_name(state, state.walkthrough), self._region_name(state, target)
             text = self._m(state, "confirm_region", current=current, target=name)
