@@ -20,7 +20,7 @@ from knowledge.text import is_english, normalize
 from nlu.gazetteer import Gazetteer, default_gazetteer
 from nlu.interpreter import FAQ_INTENT, Understanding
 
-__all__ = ["INTENTS_FILE", "LexicalInterpreter", "default_lexical", "load_intents"]
+__all__ = ["INTENTS_FILE", "LexicalInterpreter", "default_lexical", "load_intent_requirements", "load_intents"]
 
 INTENTS_FILE = Path(__file__).resolve().parent / "data" / "intents.yaml"
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -34,6 +34,20 @@ def load_intents(path: Path = INTENTS_FILE) -> dict[str, tuple[str, ...]]:
     """Dialogue intents and their examples; an example may hold ``<entity>`` templates."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     return {name: tuple(str(x) for x in spec["examples"]) for name, spec in raw["intents"].items()}
+
+
+def load_intent_requirements(path: Path = INTENTS_FILE) -> dict[str, tuple[str, ...]]:
+    """Per command intent, words one of which a message must contain to be read as it.
+
+    A guard against either engine turning a question into a command ("推荐一家好吃的餐厅"
+    read as ``switch_company``): without one of these words the message is a question.
+    """
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {
+        name: tuple(str(w).lower() for w in spec["requires"])
+        for name, spec in raw["intents"].items()
+        if "requires" in spec
+    }
 
 
 def _squash(text: str) -> str:

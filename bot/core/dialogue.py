@@ -22,6 +22,7 @@ from knowledge.render import answer_lines
 from knowledge.text import is_english
 from nlu.hybrid import Strategy
 from nlu.interpreter import Understanding
+from nlu.lexical import load_intent_requirements
 
 __all__ = ["Dialogue", "Outcome"]
 
@@ -45,6 +46,7 @@ class Dialogue:
         self.msg = messages
         self.strategy: Strategy = strategy
         self.wt = Walkthroughs(self.kb, messages)
+        self._requires = load_intent_requirements()
 
     # ------------------------------------------------------------------ entry point
     def handle(self, state: ConversationState, event: Event, understanding: Understanding | None = None) -> Outcome:
@@ -171,6 +173,9 @@ class Dialogue:
         lang = state.lang
         region_named = nlu.entities.get("region") if nlu else None
         intent = nlu.intent if nlu else "faq"
+        needed = self._requires.get(intent)
+        if needed and not any(word in text.lower() for word in needed):
+            intent = "faq"  # a command intent without its words: read it as a question
         walking = self.wt.active(state)
 
         # An answer to what the walkthrough asked (company name, a choice, a skip reason).

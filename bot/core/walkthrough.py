@@ -30,7 +30,10 @@ PREFIX = "wt:"
 # Dates are shown, and reminders fall due, in China time.
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 _REMIND_AT = time(9, 0)
-_QUESTION = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|几[个天步]|能否|是否|可不可以|能不能|要不要|需不需要")
+_QUESTION = re.compile(
+    r"[?？]|吗|怎么|哪|什么|如何|多少|几[个天步]|能否|是否|可不可以|能不能|要不要|需不需要"
+    r"|讲讲|讲一下|说说|介绍|解释|整体|概述|有哪些"
+)
 _MAX_COMPANY = 60
 
 
