@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-import yaml
 
-from knowledge.loader import DATA_DIR, KnowledgeError, load
+from knowledge.loader import KnowledgeError, load
 from knowledge.schema import BranchEntry, HotlineEntry
+from tests.auxil.knowledge_data import copy_data, edit
 
 
 def test_every_entry_cites_a_manual_section(kb):
@@ -50,20 +47,8 @@ def test_policy_note_attached_to_foreign_trade_operator_filing(kb):
     assert "2022年12月30日" in kb.policy_notes["foreign_trade_operator"].text
 
 
-def _copy_data(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DATA_DIR, target)
-    return target
-
-
-def _edit(path: Path, fn) -> None:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    fn(raw)
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-
-
 def test_bad_field_names_file_entry_and_field(tmp_path):
-    data = _copy_data(tmp_path)
+    data = copy_data(tmp_path)
     region_file = data / "regions" / "shaanxi.yaml"
 
     def break_phone(raw):
@@ -71,7 +56,7 @@ def test_bad_field_names_file_entry_and_field(tmp_path):
             if e["id"] == "sx.hotline.eport":
                 e["phones"] = ["029-ABC"]
 
-    _edit(region_file, break_phone)
+    edit(region_file, break_phone)
     with pytest.raises(KnowledgeError) as err:
         load(data)
     message = str(err.value)
@@ -81,13 +66,13 @@ def test_bad_field_names_file_entry_and_field(tmp_path):
 
 
 def test_missing_section_and_unknown_type_are_reported(tmp_path):
-    data = _copy_data(tmp_path)
+    data = copy_data(tmp_path)
 
     def damage(raw):
         raw["entries"][0].pop("section")
         raw["entries"][1]["type"] = "rumour"
 
-    _edit(data / "regions" / "zhuhai.yaml", damage)
+    edit(data / "regions" / "zhuhai.yaml", damage)
     with pytest.raises(KnowledgeError) as err:
         load(data)
     message = str(err.value)
@@ -95,13 +80,13 @@ def test_missing_section_and_unknown_type_are_reported(tmp_path):
 
 
 def test_duplicate_ids_and_unknown_policy_are_reported(tmp_path):
-    data = _copy_data(tmp_path)
+    data = copy_data(tmp_path)
 
     def damage(raw):
         raw["entries"][1]["id"] = raw["entries"][0]["id"]
         raw["entries"][2]["policy"] = "made_up"
 
-    _edit(data / "regions" / "zhuhai.yaml", damage)
+    edit(data / "regions" / "zhuhai.yaml", damage)
     with pytest.raises(KnowledgeError) as err:
         load(data)
     assert "duplicate id" in str(err.value)
@@ -109,7 +94,7 @@ def test_duplicate_ids_and_unknown_policy_are_reported(tmp_path):
 
 
 def test_invalid_yaml_names_the_file(tmp_path):
-    data = _copy_data(tmp_path)
+    data = copy_data(tmp_path)
     (data / "regions" / "zhuhai.yaml").write_text("entries: [\n  - id: x\n", encoding="utf-8")
     with pytest.raises(KnowledgeError, match=r"zhuhai\.yaml: not valid YAML"):
         load(data)

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import shutil
 from datetime import date
-from pathlib import Path
 
 import pytest
-import yaml
 
-from knowledge.loader import DATA_DIR, KnowledgeError, load
+from knowledge.loader import KnowledgeError, load
 from knowledge.procedure import Delay, matches
+from tests.auxil.knowledge_data import copy_data, edit
 
 
 def test_both_regions_have_a_procedure(kb):
@@ -39,21 +37,9 @@ def test_working_days_skip_the_weekend():
         Delay(days=1, working_days=1)
 
 
-def _copy_data(tmp_path: Path) -> Path:
-    target = tmp_path / "data"
-    shutil.copytree(DATA_DIR, target)
-    return target
-
-
-def _edit(path: Path, change) -> None:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    change(raw)
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-
-
 def test_unknown_choice_in_a_condition_is_named(tmp_path):
-    data = _copy_data(tmp_path)
-    _edit(
+    data = copy_data(tmp_path)
+    edit(
         data / "procedures" / "shaanxi.yaml",
         lambda raw: raw["steps"][2]["do"][0].update(when={"card_chanel": "online"}),
     )
@@ -62,13 +48,13 @@ def test_unknown_choice_in_a_condition_is_named(tmp_path):
 
 
 def test_unknown_option_and_entry_are_named(tmp_path):
-    data = _copy_data(tmp_path)
+    data = copy_data(tmp_path)
 
     def change(raw):
         raw["steps"][0]["skip_if"] = {"customs_code": "maybe"}
         raw["steps"][2]["see"].append("zh.local.nowhere")
 
-    _edit(data / "procedures" / "zhuhai.yaml", change)
+    edit(data / "procedures" / "zhuhai.yaml", change)
     with pytest.raises(KnowledgeError) as err:
         load(data)
     assert "step jc_filing: skip_if: choice customs_code has no option 'maybe'" in str(err.value)
@@ -76,14 +62,14 @@ def test_unknown_option_and_entry_are_named(tmp_path):
 
 
 def test_call_must_name_a_hotline(tmp_path):
-    data = _copy_data(tmp_path)
-    _edit(data / "procedures" / "shaanxi.yaml", lambda raw: raw["steps"][0].update(call=["sx.sw.register"]))
+    data = copy_data(tmp_path)
+    edit(data / "procedures" / "shaanxi.yaml", lambda raw: raw["steps"][0].update(call=["sx.sw.register"]))
     with pytest.raises(KnowledgeError, match=r"call 'sx\.sw\.register' is not a hotline entry"):
         load(data)
 
 
 def test_a_misspelt_field_is_an_error(tmp_path):
-    data = _copy_data(tmp_path)
-    _edit(data / "procedures" / "zhuhai.yaml", lambda raw: raw["steps"][1].update(pitfall=["typo"]))
+    data = copy_data(tmp_path)
+    edit(data / "procedures" / "zhuhai.yaml", lambda raw: raw["steps"][1].update(pitfall=["typo"]))
     with pytest.raises(KnowledgeError, match=r"zhuhai.yaml: steps.1.pitfall: Extra inputs are not permitted"):
         load(data)
