@@ -275,7 +275,7 @@ class Walkthroughs:
                 note = self._m(state, "note_skipped", reason=f"{sep}{reason}" if reason else "")
                 lines.append(f"{self._m(state, 'mark_skipped')} {title}{note}")
             elif not self.applicable(step, prog.answers):
-                reason = step.skip_reason.get(lang) if step.skip_reason else ""
+                reason = step.skip_reason.get(lang).rstrip("。.") if step.skip_reason else ""
                 lines.append(f"{self._m(state, 'mark_na')} {title}{self._m(state, 'note_na', reason=reason)}")
             elif step.id == prog.current and not prog.finished:
                 lines.append(f"{self._m(state, 'mark_current')} {title}{self._m(state, 'note_current')}")
