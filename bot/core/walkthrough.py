@@ -187,10 +187,11 @@ class Walkthroughs:
         head = self._m(
             state, "choice_head", n=self._number(proc, step), total=len(proc.steps), title=step.title.get(state.lang)
         )
-        buttons = tuple(
-            Button(o.label.get(state.lang), f"{PREFIX}choice:{choice.id}:{o.value}") for o in choice.options
-        )
-        return Reply(f"{head}\n{choice.ask.get(state.lang)}", (*buttons, self._button(state, "ask", f"{PREFIX}ask")))
+        buttons = (*self._option_buttons(state, choice), self._button(state, "ask", f"{PREFIX}ask"))
+        return Reply(f"{head}\n{choice.ask.get(state.lang)}", buttons)
+
+    def _option_buttons(self, state: ConversationState, choice: Choice) -> tuple[Button, ...]:
+        return tuple(Button(o.label.get(state.lang), f"{PREFIX}choice:{choice.id}:{o.value}") for o in choice.options)
 
     def render(self, state: ConversationState, proc: Procedure, step: Step, prog: Progress) -> Reply:
         """A step as one message: every section that has content, then phones, policy, source."""
@@ -541,10 +542,7 @@ class Walkthroughs:
         if state.awaiting is not None and state.awaiting.kind == "choice":
             choice = proc.choice(state.awaiting.ref)
             text = self._m(state, "offer_choice", ask=choice.ask.get(state.lang))
-            buttons = tuple(
-                Button(o.label.get(state.lang), f"{PREFIX}choice:{choice.id}:{o.value}") for o in choice.options
-            )
-            return Reply(text, buttons)
+            return Reply(text, self._option_buttons(state, choice))
         step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
         if step is None:
             return None
