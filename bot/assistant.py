@@ -9,13 +9,23 @@ lost and a crash never leaves half an event stored.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import tempfile
+import uuid
 from collections import defaultdict
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.core.dialogue import Dialogue, Outcome
 from bot.core.events import ButtonPress, Event, TextMessage, Timer
 from bot.core.messages import default_messages
+from bot.core.replies import Document, Reply
 from bot.store import StaleStateError, Store
+from forms.masking import mask_text
+from forms.pdf import ConversionError
+from forms.render import Renderer, RenderError
 from knowledge.index import Retriever, default_retriever
 from nlu.interpreter import Interpreter, Understanding
 from nlu.lexical import default_lexical
@@ -44,12 +54,51 @@ class Assistant:
         store: Store,
         interpreter: Interpreter | None = None,
         retriever: Retriever | None = None,
+        *,
+        documents_dir: Path | None = None,
+        pdf: bool = False,
     ) -> None:
         self.store = store
         self.retriever = retriever or default_retriever()
         self.interpreter: Interpreter = interpreter or default_lexical()
         self.dialogue = Dialogue(self.retriever, default_messages())
+        self.documents_dir = documents_dir or Path(tempfile.gettempdir()) / "portpal-documents"
+        self.pdf = pdf
+        self._renderer: Renderer | None = None
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    @property
+    def renderer(self) -> Renderer:
+        if self._renderer is None:
+            self._renderer = Renderer(self.dialogue.forms.catalog, self.retriever.kb)
+        return self._renderer
+
+    def _render(self, channel: str, chat_id: str, replies: list[Reply]) -> list[Reply]:
+        """Turn the core's document requests into files; a failure becomes a message."""
+        if not any(r.form for r in replies):
+            return replies
+        chat = hashlib.sha256(f"{channel}:{chat_id}".encode()).hexdigest()[:16]
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        out_dir = self.documents_dir / channel / chat / f"{stamp}-{uuid.uuid4().hex[:8]}"
+        rendered: list[Reply] = []
+        for reply in replies:
+            request = reply.form
+            if request is None:
+                rendered.append(reply)
+                continue
+            form = self.dialogue.forms.catalog.forms[request.form_id]
+            try:
+                files = self.renderer.render(form, dict(request.values), out_dir, pdf=self.pdf, lang=request.lang)
+            except (RenderError, ConversionError, OSError, ValueError) as exc:
+                log.error("render failed: %s:%s form %s: %s", channel, chat, request.form_id, mask_text(str(exc)))
+                title = form.title.get(request.lang)
+                text = default_messages().get("fm.render_failed", request.lang, title=title, reason=type(exc).__name__)
+                rendered.append(Reply(text))
+                continue
+            for file in files:
+                document = Document(file.path, file.filename, reply.text)
+                rendered.append(replace(reply, text=f"{reply.text}：{file.filename}", document=document))
+        return rendered
 
     async def understand(self, event: Event) -> Understanding | None:
         if isinstance(event, TextMessage) and event.text.strip():
@@ -63,7 +112,10 @@ class Assistant:
             for attempt in range(_MAX_RETRIES):
                 loaded = await asyncio.to_thread(self.store.load, channel, chat_id)
                 outcome = self.dialogue.handle(loaded.state, event, understanding)
-                messages = [("in", _describe(event))] + [("out", r.text) for r in outcome.replies]
+                replies = await asyncio.to_thread(self._render, channel, chat_id, outcome.replies)
+                outcome = replace(outcome, replies=replies)
+                # Transcripts are read by staff and exports: ID and phone numbers are masked.
+                messages = [("in", mask_text(_describe(event)))] + [("out", mask_text(r.text)) for r in replies]
                 try:
                     await asyncio.to_thread(self.store.save, loaded, outcome.state, messages)
                 except StaleStateError:

@@ -26,6 +26,8 @@ kb_app = typer.Typer(help="Knowledge base tools.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 nlu_app = typer.Typer(help="The Rasa NLU engine: export, train, serve, cross-validate.", no_args_is_help=True)
 app.add_typer(nlu_app, name="nlu")
+form_app = typer.Typer(help="Documents: list the forms, render one from a JSON profile.", no_args_is_help=True)
+app.add_typer(form_app, name="form")
 
 log = logging.getLogger("portpal")
 
@@ -60,6 +62,16 @@ def _run_with_nlu(main: Coroutine[Any, Any, None]) -> None:
         raise typer.Exit(2) from exc
 
 
+def _pdf(settings: Settings) -> bool:
+    """PDFs when asked for and LibreOffice is there; asked for but missing is said once."""
+    from forms.pdf import available
+
+    if settings.portpal_forms_pdf and not available():
+        log.warning("PORTPAL_FORMS_PDF is set but LibreOffice (soffice) is not installed: sending .docx/.xlsx only")
+        return False
+    return settings.portpal_forms_pdf
+
+
 def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
     from bot.assistant import Assistant
     from bot.channels.console import CHANNEL, ConsoleChannel
@@ -74,7 +86,7 @@ def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
         if interactive and settings.rasa_url is None and (mode or settings.portpal_nlu) != "lexical":
             typer.echo("正在启动 NLU 引擎（Rasa）… / starting the NLU engine (Rasa) …", err=True)
         async with _open_nlu(settings, mode) as interpreter:
-            assistant = Assistant(store, interpreter)
+            assistant = Assistant(store, interpreter, documents_dir=settings.documents_dir, pdf=_pdf(settings))
             channel = ConsoleChannel(assistant, sys.stdout, interactive=interactive, chat_id=chat_id)
             scheduler = ReminderScheduler(assistant, channel.deliver, channels=[CHANNEL])
             if interactive:
@@ -317,3 +329,72 @@ def nlu_test(
 
 def main() -> None:
     app()
+
+
+@form_app.command("list")
+def form_list(
+    region: Annotated[str | None, typer.Option(help="Only this region (shaanxi, zhuhai).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """The forms PortPal fills: id, region, kind, title, manual section and fields."""
+    from forms.catalog import default_catalog
+
+    catalog = default_catalog()
+    forms = catalog.for_region(region)
+    if region is not None and not forms:
+        typer.echo(f"no forms for region {region!r}; regions: shaanxi, zhuhai", err=True)
+        raise typer.Exit(2)
+    for form in forms:
+        if as_json:
+            record = {
+                "id": form.id,
+                "region": form.region,
+                "kind": form.kind,
+                "title": form.title.zh,
+                "section": form.section,
+                "reference": form.reference,
+                "fields": [{"id": f.id, "required": f.required} for f in form.fields],
+            }
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            mark = "  参考格式" if form.reference else ""
+            typer.echo(f"{form.id:<28} {form.region:<8} .{form.kind:<5} {form.title.zh}（{form.section}）{mark}")
+
+
+@form_app.command("render")
+def form_render(
+    form_id: Annotated[str, typer.Argument(help="A form id from `portpal form list`.")],
+    data: Annotated[Path, typer.Option("--data", help="The company profile: a JSON object of field id -> value.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write to (created if missing).")],
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write a PDF with LibreOffice.")] = False,
+) -> None:
+    """Fill FORM_ID from a JSON profile; prints the written paths, or a JSON list of field errors (exit 1)."""
+    _setup_logging()
+    from forms.catalog import default_catalog
+    from forms.pdf import ConversionError
+    from forms.render import Renderer, RenderError
+
+    catalog = default_catalog()
+    form = catalog.forms.get(form_id)
+    if form is None:
+        typer.echo(f"unknown form {form_id!r}; see `portpal form list`", err=True)
+        raise typer.Exit(2)
+    try:
+        values = json.loads(data.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        typer.echo(f"{data}: cannot read a JSON profile: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not isinstance(values, dict):
+        typer.echo(f"{data}: the profile must be a JSON object of field id -> value", err=True)
+        raise typer.Exit(2)
+    profile = {str(k): "" if v is None else str(v) for k, v in values.items()}
+    try:
+        written = Renderer(catalog).render(form, profile, out, pdf=pdf)
+    except RenderError as exc:
+        typer.echo(json.dumps([e.as_dict() for e in exc.errors], ensure_ascii=False, indent=2))
+        raise typer.Exit(1) from exc
+    except ConversionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(3) from exc
+    for item in written:
+        typer.echo(str(item.path))

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     portpal_rasa_venv: Path | None = None
     portpal_rasa_model_dir: Path | None = None
     portpal_nlu: EngineMode = "auto"
+    # Send a PDF beside each .docx/.xlsx (LibreOffice headless; skipped when not installed).
+    portpal_forms_pdf: bool = False
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
 
     @property
     def data_dir(self) -> Path:

@@ -65,7 +65,9 @@ def convert(source: Path, extension: str) -> Path:
         if result.returncode != 0 or not produced.exists():
             detail = (result.stderr or result.stdout).strip()[-500:]
             log.error("conversion failed: %s -> .%s: exit %s: %s", source.name, extension, result.returncode, detail)
-            raise ConversionError(f"{source.name}: LibreOffice could not convert to .{extension}: {detail or 'no output'}")
+            raise ConversionError(
+                f"{source.name}: LibreOffice could not convert to .{extension}: {detail or 'no output'}"
+            )
         tmp = target.with_name(f".tmp-{target.name}")
         shutil.move(str(produced), tmp)
         tmp.replace(target)

@@ -180,7 +180,9 @@ def rule_errors(catalog: Catalog, values: Mapping[str, str], lang: str) -> list[
     return errors
 
 
-def validate_profile(catalog: Catalog, forms: list[Form], values: Mapping[str, str], lang: str = "zh") -> list[FieldError]:
+def validate_profile(
+    catalog: Catalog, forms: list[Form], values: Mapping[str, str], lang: str = "zh"
+) -> list[FieldError]:
     """Every problem that stops the forms from being rendered, plus warnings."""
     errors: list[FieldError] = []
     clean: dict[str, str] = {}
@@ -203,7 +205,9 @@ def validate_profile(catalog: Catalog, forms: list[Form], values: Mapping[str, s
             errors.append(FieldError(key, fdef.label.get(lang), msg, str(raw), warning=True))
     for fdef in required_missing(catalog, forms, clean):
         if not any(e.field == fdef.id for e in errors):
-            msg = catalog.message("empty", lang, label=fdef.label.get(lang), example=fdef.example or _options_text(fdef, lang))
+            msg = catalog.message(
+                "empty", lang, label=fdef.label.get(lang), example=fdef.example or _options_text(fdef, lang)
+            )
             errors.append(FieldError(fdef.id, fdef.label.get(lang), msg))
     errors += rule_errors(catalog, clean, lang)
     return errors

@@ -28,6 +28,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.worksheet.page import PageMargins
+from openpyxl.worksheet.properties import PageSetupProperties
 
 from forms.catalog import Catalog, Form, applies, default_catalog
 from forms.pdf import convert
@@ -35,7 +36,7 @@ from forms.profile import FieldError, normalise, render_context, text_template, 
 from forms.templates import BODY_FONT, CompiledDocx, compile_docx
 from knowledge.loader import KnowledgeBase, load_default
 
-__all__ = ["Rendered", "Renderer", "RenderError", "atomic_write", "safe_filename"]
+__all__ = ["RenderError", "Rendered", "Renderer", "atomic_write", "safe_filename"]
 
 log = logging.getLogger(__name__)
 _NAME_MAX = 80
@@ -75,7 +76,7 @@ def safe_filename(name: str, extension: str, limit: int = _NAME_MAX) -> str:
     return f"{text[:limit].rstrip(' .')}.{extension}"
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Let ``write`` fill a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
@@ -174,7 +175,7 @@ class Renderer:
         ws.page_setup.orientation = "portrait"
         ws.page_setup.fitToWidth = 1
         ws.page_setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
         ws.page_margins = PageMargins(left=0.7, right=0.7, top=0.75, bottom=0.75)
         ws.column_dimensions["A"].width = 24
         ws.column_dimensions["B"].width = 60

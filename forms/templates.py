@@ -77,8 +77,17 @@ class _Builder:
             p._element.getparent().remove(p._element)
 
     # -------------------------------------------------------------- primitives
-    def para(self, text: str = "", *, bold: bool = False, size: float | None = None, font: str = BODY_FONT,
-             align: WD_ALIGN_PARAGRAPH | None = None, grey: bool = False, indent: bool = False) -> Paragraph:  # fmt: skip
+    def para(
+        self,
+        text: str = "",
+        *,
+        bold: bool = False,
+        size: float | None = None,
+        font: str = BODY_FONT,
+        align: WD_ALIGN_PARAGRAPH | None = None,
+        grey: bool = False,
+        indent: bool = False,
+    ) -> Paragraph:
         p = self.doc.add_paragraph()
         if align is not None:
             p.alignment = align
@@ -164,7 +173,7 @@ class _Builder:
             self.tag("{%p endif %}")
 
     def _row(self, table: Table, widths: list[Any], cells: list[str], label_cols: bool = True) -> None:
-        row = table.add_row()
+        row = table.add_row()  # type: ignore[no-untyped-call]
         trpr = row._tr.get_or_add_trPr()
         trpr.append(OxmlElement("w:cantSplit"))  # a row never breaks across pages
         if len(cells) < len(widths):  # a short row spans the rest of the table
@@ -207,7 +216,7 @@ def expand_layout(form: Form, catalog: Catalog, kb: KnowledgeBase) -> list[dict[
             if f.options_from and f.options_from.procedure == form.region and f.options_from.choice
         }
 
-        def mapped(cond: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        def mapped(cond: Condition, to_field: dict[str, str] = to_field) -> Condition:
             return {to_field.get(k, k): v for k, v in cond.items()}
 
         for n, step in enumerate(proc.steps, 1):

@@ -12,11 +12,14 @@ from datetime import datetime
 
 from bot.core.answering import Answer, answer_question, source_line
 from bot.core.events import ButtonPress, Command, Event, TextMessage, Timer
+from bot.core.forms import PREFIX as FM_PREFIX
+from bot.core.forms import FormFilling, wants_document
 from bot.core.messages import Messages
 from bot.core.replies import Button, Reply
 from bot.core.state import ConversationState
 from bot.core.walkthrough import PREFIX as WT_PREFIX
 from bot.core.walkthrough import Walkthroughs, is_question
+from forms.catalog import Catalog, default_catalog
 from knowledge.index import Retriever
 from knowledge.render import answer_lines
 from knowledge.text import is_english
@@ -40,12 +43,15 @@ class Outcome:
 class Dialogue:
     """Decides what to say. One instance serves every conversation."""
 
-    def __init__(self, retriever: Retriever, messages: Messages, strategy: Strategy = "hybrid") -> None:
+    def __init__(
+        self, retriever: Retriever, messages: Messages, strategy: Strategy = "hybrid", catalog: Catalog | None = None
+    ) -> None:
         self.retriever = retriever
         self.kb = retriever.kb
         self.msg = messages
         self.strategy: Strategy = strategy
-        self.wt = Walkthroughs(self.kb, messages)
+        self.forms = FormFilling(catalog or default_catalog(), self.kb, messages)
+        self.wt = Walkthroughs(self.kb, messages, step_forms=self._step_has_forms)
         self._requires = load_intent_requirements()
 
     # ------------------------------------------------------------------ entry point
@@ -63,12 +69,19 @@ class Dialogue:
             prog = state.progress()
             if prog is not None and not prog.finished:
                 prog.updated_at = event.at
+        if any(r.form is not None for r in outcome.replies) and self.wt.active(state):
+            offer = self.wt.resume_offer(state)
+            if offer is not None:
+                outcome.replies.append(offer)
         for reply in outcome.replies:
             state.remember("bot", reply.text)
         self.wt.sync_reminders(state)
         return outcome
 
     # ------------------------------------------------------------------ helpers
+    def _step_has_forms(self, state: ConversationState, region: str, step: str, answers: dict[str, str]) -> bool:
+        return bool(self.forms.for_step(state, region, step, answers))
+
     def _buttons(self, lang: str, *keys: str) -> tuple[Button, ...]:
         return tuple(Button(self.msg.get(f"buttons.{k}", lang), k) for k in keys)
 
@@ -106,6 +119,10 @@ class Dialogue:
             return Outcome(state, [self.wt.checklist(state)])
         if cmd.name == "company":
             return Outcome(state, self.wt.companies(state))
+        if cmd.name == "forms":
+            return Outcome(state, self.forms.menu(state, self._region_arg(cmd.args)))
+        if cmd.name == "profile":
+            return Outcome(state, self.forms.profile(state))
         if cmd.name == "reminders" and cmd.args.lower() in {"on", "off"}:
             return Outcome(state, self.wt.set_reminders(state, cmd.args.lower() == "on"))
         if cmd.name == "help":
@@ -113,6 +130,8 @@ class Dialogue:
         if cmd.name == "human":
             return self._human(state)
         if cmd.name == "cancel":
+            if state.form is not None:
+                return Outcome(state, self.forms.cancel(state))
             state.pending_question = None
             state.awaiting = None
             return Outcome(state, [self._say(state, self.msg.get("cancelled", lang))])
@@ -132,6 +151,11 @@ class Dialogue:
         payload = press.payload
         if payload.startswith(WT_PREFIX):
             replies = self.wt.button(state, payload, press.at)
+            if replies is not None:
+                return Outcome(state, replies)
+            return Outcome(state, [self._say(state, self.msg.get("stale_button", state.lang))])
+        if payload.startswith(FM_PREFIX):
+            replies = self.forms.button(state, payload, press.at)
             if replies is not None:
                 return Outcome(state, replies)
             return Outcome(state, [self._say(state, self.msg.get("stale_button", state.lang))])
@@ -177,6 +201,18 @@ class Dialogue:
         if needed and not any(word in text.lower() for word in needed):
             intent = "faq"  # a command intent without its words: read it as a question
         walking = self.wt.active(state)
+
+        # Form filling: a field's answer, pasted fields, a correction ("改一下法人姓名").
+        if state.form is not None or (state.active_company is not None and state.active_company.profile):
+            replies = self.forms.text(state, text, message.at)
+            if replies is not None:
+                return Outcome(state, replies)
+        if state.form is None and (intent == "fill_form" or wants_document(text)) and not is_question(text):
+            replies = self.forms.from_text(state, text, message.at)
+            if replies is None and intent == "fill_form":
+                replies = self.forms.menu(state)
+            if replies is not None:
+                return Outcome(state, replies)
 
         # An answer to what the walkthrough asked (company name, a choice, a skip reason).
         replies = self.wt.awaited_text(state, text, nlu, message.at)
@@ -235,7 +271,7 @@ class Dialogue:
         # In a walkthrough a region named in a question answers for that region only.
         region = region_named or state.region
         answer = answer_question(text, self.retriever, region=region, lang=lang, nlu=nlu, strategy=self.strategy)
-        resume = self.wt.resume_offer(state)
+        resume = self.forms.resume_offer(state) or self.wt.resume_offer(state)
         if answer.fallback:
             state.fallback_streak += 1
             if state.fallback_streak >= 2:

@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["Awaiting", "Company", "ConversationState", "Progress", "ReminderSpec", "Turn"]
+from forms.masking import mask_text
+
+__all__ = ["Awaiting", "Company", "ConversationState", "FormSession", "Progress", "ReminderSpec", "Turn"]
 
 HISTORY_LIMIT = 20
 
@@ -35,16 +37,30 @@ class Progress(BaseModel):
 
 
 class Company(BaseModel):
-    """A company the user handles; progress is kept per region."""
+    """A company the user handles; progress is kept per region, its profile (the form
+    fields collected so far, by field id) once for all documents."""
 
     name: str
     progress: dict[str, Progress] = Field(default_factory=dict)
+    profile: dict[str, str] = Field(default_factory=dict)
+    placeholder: bool = False  # named "我的企业" for now: the company name field renames it
+
+
+class FormSession(BaseModel):
+    """Documents being prepared: which, for which region, and where the filling stands."""
+
+    forms: list[str]
+    region: str
+    stage: Literal["filling", "confirm"] = "filling"
+    asking: str | None = None  # field id
+    skipped: list[str] = Field(default_factory=list)  # optional fields the user skipped
+    step: str | None = None  # the walkthrough step that asked for the documents
 
 
 class Awaiting(BaseModel):
     """What the bot asked and is waiting for; ``ref`` names the choice, step or region."""
 
-    kind: Literal["choice", "company_name", "skip_reason", "confirm_restart", "confirm_region"]
+    kind: Literal["choice", "company_name", "skip_reason", "confirm_restart", "confirm_region", "form_field"]
     ref: str = ""
 
 
@@ -77,9 +93,14 @@ class ConversationState(BaseModel):
     reminders_enabled: bool = True
     reminders: list[ReminderSpec] = Field(default_factory=list)
     fired: list[str] = Field(default_factory=list)
+    # Form filling: the session under way, and the last documents made (to remake them
+    # after a correction).
+    form: FormSession | None = None
+    last_forms: list[str] = Field(default_factory=list)
 
     def remember(self, role: Literal["user", "bot"], text: str) -> None:
-        self.history.append(Turn(role=role, text=text[:2000]))
+        # The history is shown to help-desk staff: ID and phone numbers never enter it.
+        self.history.append(Turn(role=role, text=mask_text(text[:2000])))
         del self.history[:-HISTORY_LIMIT]
 
     @property

@@ -13,7 +13,7 @@ list into its reminder table; a fired reminder's key is remembered so it never f
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 from bot.core.messages import Messages
@@ -37,6 +37,10 @@ _QUESTION = re.compile(
 _MAX_COMPANY = 60
 
 
+# (state, region, step id, answers) -> the step has documents to prepare on this path.
+StepForms = Callable[[ConversationState, str, str, dict[str, str]], bool]
+
+
 def is_question(text: str) -> bool:
     """Whether a message reads as a question rather than a statement or an answer."""
     return bool(_QUESTION.search(text))
@@ -57,9 +61,11 @@ def _lines(items: Sequence[Item], answers: dict[str, str], lang: str) -> list[st
 class Walkthroughs:
     """Runs procedures for every conversation; holds no per-conversation data."""
 
-    def __init__(self, kb: KnowledgeBase, messages: Messages) -> None:
+    def __init__(self, kb: KnowledgeBase, messages: Messages, step_forms: StepForms | None = None) -> None:
         self.kb = kb
         self.msg = messages
+        # Whether a step has documents to prepare (the form engine knows; None: no forms).
+        self.step_forms = step_forms
 
     # ------------------------------------------------------------------ small helpers
     def _m(self, state: ConversationState, key: str, **values: object) -> str:
@@ -246,6 +252,9 @@ class Walkthroughs:
             for ms in step.milestones
             if matches(ms.when, prog.answers)
         ]
+        region = state.walkthrough or ""
+        if self.step_forms is not None and self.step_forms(state, region, step.id, prog.answers):
+            buttons.append(Button(self.msg.get("fm.buttons.step_forms", state.lang), f"fm:step:{region}:{step.id}"))
         buttons.append(self._button(state, "ask", f"{PREFIX}ask"))
         buttons.append(Button(self.msg.get("buttons.human", state.lang), "human"))
         return tuple(buttons)
@@ -506,6 +515,7 @@ class Walkthroughs:
 
     def set_company(self, state: ConversationState, name: str | None, now: datetime) -> list[Reply]:
         """Name (or pick) the active company; continues the walkthrough that asked for it."""
+        placeholder = name is None
         if name is None:
             base = self._m(state, "default_company")
             taken = {c.name for c in state.companies}
@@ -517,7 +527,7 @@ class Walkthroughs:
             return [Reply(self._m(state, "company_invalid"), (self._button(state, "later", f"{PREFIX}company:later"),))]
         index = next((i for i, c in enumerate(state.companies) if c.name == name), None)
         if index is None:
-            state.companies.append(Company(name=name))
+            state.companies.append(Company(name=name, placeholder=placeholder))
             index = len(state.companies) - 1
         return self.switch_company(state, index, now, said="company_set")
 
