@@ -165,6 +165,8 @@ class Form(_Strict):
     id: _Id
     title: Text
     kind: Literal["docx", "xlsx", "txt"] = "docx"
+    # Further formats made with LibreOffice when it is installed (KJDS-001 must be .xls).
+    also: tuple[Literal["xls"], ...] = ()
     region: str = ""  # filled in from the file
     manual: str = ""  # filled in from the file
     section: str

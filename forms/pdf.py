@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["ConversionError", "available", "convert", "soffice"]
+__all__ = ["ConversionError", "available", "convert", "convert_all", "soffice"]
 
 log = logging.getLogger(__name__)
 _TIMEOUT = 180
@@ -38,10 +38,18 @@ def available() -> bool:
 
 def convert(source: Path, extension: str) -> Path:
     """Convert ``source`` to ``extension`` (pdf, xls ...) next to it; returns the new path."""
+    return convert_all([source], extension)[0]
+
+
+def convert_all(sources: list[Path], extension: str) -> list[Path]:
+    """Convert files in one LibreOffice run (its start-up dominates); results sit beside them."""
     exe = soffice()
+    names = ", ".join(s.name for s in sources)
     if exe is None:
-        raise ConversionError(f"{source.name}: LibreOffice (soffice) is not installed; cannot make .{extension}")
-    target = source.with_suffix(f".{extension}")
+        raise ConversionError(f"{names}: LibreOffice (soffice) is not installed; cannot make .{extension}")
+    targets = [s.with_suffix(f".{extension}") for s in sources]
+    if len({t.name for t in targets}) != len(targets):
+        raise ConversionError(f"{names}: two sources would convert to the same name")
     with tempfile.TemporaryDirectory(prefix="portpal-lo-") as work:
         profile = Path(work) / "profile"
         out = Path(work) / "out"
@@ -55,20 +63,19 @@ def convert(source: Path, extension: str) -> Path:
             extension,
             "--outdir",
             str(out),
-            str(source),
+            *(str(s) for s in sources),
         ]
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=_TIMEOUT, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise ConversionError(f"{source.name}: LibreOffice took longer than {_TIMEOUT} s") from exc
-        produced = out / target.name
-        if result.returncode != 0 or not produced.exists():
-            detail = (result.stderr or result.stdout).strip()[-500:]
-            log.error("conversion failed: %s -> .%s: exit %s: %s", source.name, extension, result.returncode, detail)
-            raise ConversionError(
-                f"{source.name}: LibreOffice could not convert to .{extension}: {detail or 'no output'}"
-            )
-        tmp = target.with_name(f".tmp-{target.name}")
-        shutil.move(str(produced), tmp)
-        tmp.replace(target)
-    return target
+            raise ConversionError(f"{names}: LibreOffice took longer than {_TIMEOUT} s") from exc
+        missing = [t.name for t in targets if not (out / t.name).exists()]
+        if result.returncode != 0 or missing:
+            detail = (result.stderr or result.stdout).strip()[-500:] or "no output"
+            log.error("conversion to .%s failed: %s: exit %s: %s", extension, names, result.returncode, detail)
+            raise ConversionError(f"{', '.join(missing) or names}: LibreOffice could not convert: {detail}")
+        for target in targets:
+            tmp = target.with_name(f".tmp-{target.name}")
+            shutil.move(str(out / target.name), tmp)
+            tmp.replace(target)
+    return targets

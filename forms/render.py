@@ -31,7 +31,7 @@ from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.properties import PageSetupProperties
 
 from forms.catalog import Catalog, Form, applies, default_catalog
-from forms.pdf import convert
+from forms.pdf import available, convert
 from forms.profile import FieldError, normalise, render_context, text_template, validate_profile
 from forms.templates import BODY_FONT, CompiledDocx, compile_docx
 from knowledge.loader import KnowledgeBase, load_default
@@ -149,6 +149,11 @@ class Renderer:
         else:
             self._txt(form, context, target)
         written = [Rendered(form.id, target)]
+        for extension in form.also:
+            if available():
+                written.append(Rendered(form.id, convert(target, extension)))
+            else:
+                log.info("%s: LibreOffice not installed, no .%s made", form.id, extension)
         if pdf and form.kind in {"docx", "xlsx"}:
             written.append(Rendered(form.id, convert(target, "pdf")))
         log.info("rendered %s: %s", form.id, ", ".join(r.filename for r in written))

@@ -359,7 +359,7 @@ class FormFilling:
         fdef = self.catalog.fields.get(session.asking or "")
         if fdef is None:
             return self._next(state)
-        if is_question(text) and not fdef.is_choice:
+        if is_question(text) and not (fdef.is_choice and check_field(fdef, text).ok):
             return None  # "统一社会信用代码在哪看？": answered as a question, then back here
         if low in _SKIP_WORDS:
             required = fdef.id in {ff.id for f in self._forms(session) for ff in f.fields if ff.required}
