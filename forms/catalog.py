@@ -244,7 +244,7 @@ class Catalog:
         found: list[Form] = []
         covered: list[str] = []
         for name, form in names:
-            if name in low and form not in found and not any(name in longer for longer in covered):
+            if name in low and form not in found and not any(name in c and name != c for c in covered):
                 found.append(form)
                 covered.append(name)
         return found
