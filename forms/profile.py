@@ -183,9 +183,14 @@ def rule_errors(catalog: Catalog, values: Mapping[str, str], lang: str) -> list[
 def validate_profile(
     catalog: Catalog, forms: list[Form], values: Mapping[str, str], lang: str = "zh"
 ) -> list[FieldError]:
-    """Every problem that stops the forms from being rendered, plus warnings."""
+    """Every problem that stops the forms from being rendered, plus warnings.
+
+    Values of fields the forms do not use are not reported (a profile is shared by all
+    forms); keys that are no field at all are, since they are usually typos.
+    """
     errors: list[FieldError] = []
     clean: dict[str, str] = {}
+    used = {ff.id for form in forms for ff in form.fields}
     for key, raw in values.items():
         if key not in catalog.fields:
             msg = catalog.message("unknown_field", lang, name=str(key)[:60])
@@ -193,6 +198,11 @@ def validate_profile(
             continue
         fdef = catalog.fields[key]
         if raw is None or not str(raw).strip():
+            continue
+        if key not in used:  # a shared profile: other forms' fields are their business
+            check = check_field(fdef, str(raw))
+            if check.ok and check.value is not None:
+                clean[key] = check.value
             continue
         check = check_field(fdef, str(raw))
         if not check.ok:
@@ -209,7 +219,7 @@ def validate_profile(
                 "empty", lang, label=fdef.label.get(lang), example=fdef.example or _options_text(fdef, lang)
             )
             errors.append(FieldError(fdef.id, fdef.label.get(lang), msg))
-    errors += rule_errors(catalog, clean, lang)
+    errors += [e for e in rule_errors(catalog, clean, lang) if e.field in used]
     return errors
 
 
