@@ -7,6 +7,7 @@ text, calls ``handle`` and stores the new state together with the replies.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,6 +31,7 @@ from nlu.lexical import load_intent_requirements
 __all__ = ["Dialogue", "Outcome"]
 
 _REGION_PREFIX = "region:"
+_ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}")
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,9 @@ class Dialogue:
         text = message.text.strip()
         if not text:
             return Outcome(state, [self._say(state, self.msg.get("empty", state.lang))])
-        state.lang = "en" if (nlu.lang == "en" if nlu else is_english(text)) else "zh"
+        # A form answer (a code, an e-mail, a name) says nothing about the user's language.
+        if state.form is None or _ENGLISH_WORDS.search(text):
+            state.lang = "en" if (nlu.lang == "en" if nlu else is_english(text)) else "zh"
         state.remember("user", text)
         lang = state.lang
         region_named = nlu.entities.get("region") if nlu else None

@@ -182,7 +182,7 @@ class FormFilling:
         if prog is not None:
             for fid, value in self._from_answers(region, prog.answers).items():
                 company.profile.setdefault(fid, value)
-        state.form = FormSession(forms=[f.id for f in forms], region=region, step=step)
+        state.form = FormSession(forms=[f.id for f in forms], region=region, step=step, skipped=list(company.skipped))
         titles = "、".join(f"《{self._title(state, f)}》" for f in forms)
         todo = missing_fields(self.catalog, forms, company.profile)
         notes = [f"• {self._title(state, f)}：{f.note.get(state.lang)}" for f in forms if f.note]
@@ -320,8 +320,7 @@ class FormFilling:
         if body == "cancel":
             return self.cancel(state)
         if body == "skip" and session.asking:
-            session.skipped.append(session.asking)
-            return self._next(state)
+            return self._skip(state, session.asking)
         if body == "confirm" and session.stage == "confirm":
             return self._finish(state)
         if body == "edit":
@@ -365,9 +364,17 @@ class FormFilling:
             required = fdef.id in {ff.id for f in self._forms(session) for ff in f.fields if ff.required}
             if required:
                 return [self._ask(state, fdef, self._m(state, "required", label=fdef.label.get(state.lang)))]
-            session.skipped.append(fdef.id)
-            return self._next(state)
+            return self._skip(state, fdef.id)
         return self._store(state, fdef, text)
+
+    def _skip(self, state: ConversationState, field_id: str) -> list[Reply]:
+        """Leave an optional field blank, for this and later documents of the company."""
+        session, company = state.form, self._company(state)
+        assert session is not None
+        for skipped in (session.skipped, company.skipped):
+            if field_id not in skipped:
+                skipped.append(field_id)
+        return self._next(state)
 
     def _store(self, state: ConversationState, fdef: FieldDef, raw: str) -> list[Reply]:
         check = check_field(fdef, raw)
@@ -382,8 +389,9 @@ class FormFilling:
     def _set(self, state: ConversationState, fdef: FieldDef, value: str) -> list[str]:
         company = self._company(state)
         company.profile[fdef.id] = value
-        if state.form is not None and fdef.id in state.form.skipped:
-            state.form.skipped.remove(fdef.id)
+        for skipped in (state.form.skipped if state.form else [], company.skipped):
+            if fdef.id in skipped:
+                skipped.remove(fdef.id)
         said: list[str] = []
         if fdef.id == "company_name" and company.placeholder:
             taken = {c.name for c in state.companies if c is not company}

@@ -43,6 +43,7 @@ class Company(BaseModel):
     name: str
     progress: dict[str, Progress] = Field(default_factory=dict)
     profile: dict[str, str] = Field(default_factory=dict)
+    skipped: list[str] = Field(default_factory=list)  # optional fields the user chose to leave blank
     placeholder: bool = False  # named "我的企业" for now: the company name field renames it
 
 
