@@ -207,7 +207,11 @@ def kb_check(
     if missing:
         typer.echo(f"manual file not found: {', '.join(missing)}", err=True)
         raise typer.Exit(2)
-    report = check(load_default(), [p.read_text(encoding="utf-8") for p in manual])
+    from forms.catalog import default_catalog
+
+    # The documents state facts too (codes, file names): checked like the knowledge base.
+    forms = ("forms", list(default_catalog().profile_texts()))
+    report = check(load_default(), [p.read_text(encoding="utf-8") for p in manual], extra=[forms])
     for line in report.lines():
         typer.echo(line)
     kb = load_default()

@@ -255,7 +255,12 @@ class Catalog:
         return text.format(**values)
 
     def profile_texts(self) -> Iterator[str]:
-        """User-visible texts the forms state, for the drift check against the manuals."""
+        """User-visible texts the forms state, for the drift check against the manuals
+        (placeholders removed: a value the user gives is no fact of ours)."""
+        for text in self._texts():
+            yield _ANY_PLACEHOLDER.sub("", text)
+
+    def _texts(self) -> Iterator[str]:
         for f in self.fields.values():
             yield from (f.label.zh, f.label.en)
             for option in f.options:
@@ -304,6 +309,7 @@ def _explain(path: Path, raw: Any, exc: ValidationError) -> CatalogError:
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z][a-z0-9_]*)")
+_ANY_PLACEHOLDER = re.compile(r"\{\{.*?\}\}")
 
 
 def _resolve_options(fdef: FieldDef, kb: KnowledgeBase, problems: list[str]) -> FieldDef:

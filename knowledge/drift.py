@@ -96,8 +96,11 @@ class DriftReport:
         return out
 
 
-def check(kb: KnowledgeBase, manual_texts: Iterable[str]) -> DriftReport:
-    """Compare ``kb`` with the concatenated manual texts."""
+def check(
+    kb: KnowledgeBase, manual_texts: Iterable[str], extra: Iterable[tuple[str, list[str]]] = ()
+) -> DriftReport:
+    """Compare ``kb`` (and ``extra`` sources, e.g. the form catalog's texts, as (name, texts)
+    pairs) with the concatenated manual texts."""
     manual = "\n".join(manual_texts)
     manual_flat = _squash(manual)
     in_manual = extract(manual)
@@ -105,6 +108,7 @@ def check(kb: KnowledgeBase, manual_texts: Iterable[str]) -> DriftReport:
     report = DriftReport()
     sources: list[tuple[str, list[str]]] = [(e.id, list(entry_texts(e))) for e in kb.entries]
     sources += [(f"procedure {region}", list(procedure_texts(p))) for region, p in kb.procedures.items()]
+    sources += list(extra)
     for source_id, texts in sources:
         for text in texts:
             for kind, values in extract(text).items():

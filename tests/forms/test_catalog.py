@@ -80,3 +80,21 @@ def test_a_borrowed_choice_that_does_not_exist_is_reported(data):
     edit(data / "fields.yaml", lambda raw: raw["fields"][13]["options_from"].update(choice="no_such_choice"))
     with pytest.raises(CatalogError, match="no choice 'no_such_choice' in procedure"):
         load_catalog(data)
+
+
+def test_the_forms_state_no_phone_code_or_url_the_manuals_lack(kb, manual_texts):
+    from knowledge.drift import check
+
+    report = check(kb, manual_texts, extra=[("forms", list(default_catalog().profile_texts()))])
+    assert [r for r in report.not_in_manuals if r[0] == "forms"] == []
+
+
+def test_an_invented_phone_in_a_form_is_reported(data, kb, manual_texts):
+    from knowledge.drift import check
+
+    edit(
+        data / "forms" / "zhuhai.yaml", lambda raw: raw["forms"][0]["layout"].append({"note": "咨询电话 0756-9999999"})
+    )
+    texts = list(load_catalog(data).profile_texts())
+    report = check(kb, manual_texts, extra=[("forms", texts)])
+    assert ("forms", "phone", "0756-9999999") in report.not_in_manuals
