@@ -74,6 +74,7 @@ bench: $(STAMP) model
 	$(BIN)/python bench/answer_latency.py
 	$(BIN)/python bench/nlu_compare.py
 	$(BIN)/python bench/walkthrough_latency.py
+	$(BIN)/python bench/form_render.py --pdf
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

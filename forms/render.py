@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from docxtpl import DocxTemplate
+from jinja2 import Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
@@ -93,9 +94,48 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+class _CachingEnvironment(ImmutableSandboxedEnvironment):
+    """Sandboxed, autoescaping, and compiling each template source once.
+
+    docxtpl compiles the document XML on every render; the XML of one form's template is the
+    same every time, so the compiled template is kept (a handful of forms: a small cache).
+    """
+
+    _MAX = 64
+
+    def __init__(self) -> None:
+        super().__init__(autoescape=True)
+        self._compiled: dict[str, Template] = {}
+
+    def from_string(self, source: Any, globals: Any = None, template_class: Any = None) -> Template:
+        if not isinstance(source, str) or globals is not None or template_class is not None:
+            return super().from_string(source, globals, template_class)
+        template = self._compiled.get(source)
+        if template is None:
+            if len(self._compiled) >= self._MAX:
+                self._compiled.clear()
+            template = self._compiled[source] = super().from_string(source)
+        return template
+
+
+class _FormTemplate(DocxTemplate):  # type: ignore[misc]
+    """docxtpl's template with its tag clean-up (``patch_xml``, regex work over the whole
+    document) done once per distinct document XML."""
+
+    _patched: ClassVar[dict[str, str]] = {}
+
+    def patch_xml(self, src_xml: str) -> str:
+        patched = self._patched.get(src_xml)
+        if patched is None:
+            if len(self._patched) >= 64:
+                self._patched.clear()
+            patched = self._patched[src_xml] = super().patch_xml(src_xml)
+        return patched
+
+
 @cache
-def _docx_env() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(autoescape=True)
+def _docx_env() -> _CachingEnvironment:
+    return _CachingEnvironment()
 
 
 class Renderer:
@@ -165,7 +205,7 @@ class Renderer:
         raw = context["raw"]
         assert isinstance(raw, dict)
         conds = [applies(when, raw) and not (unless and applies(unless, raw)) for when, unless in compiled.conditions]
-        template = DocxTemplate(io.BytesIO(compiled.data))
+        template = _FormTemplate(io.BytesIO(compiled.data))
         template.render({**context, "cond": conds}, jinja_env=_docx_env(), autoescape=True)
         atomic_write(target, lambda tmp: template.save(str(tmp)))
 
