@@ -96,9 +96,7 @@ class DriftReport:
         return out
 
 
-def check(
-    kb: KnowledgeBase, manual_texts: Iterable[str], extra: Iterable[tuple[str, list[str]]] = ()
-) -> DriftReport:
+def check(kb: KnowledgeBase, manual_texts: Iterable[str], extra: Iterable[tuple[str, list[str]]] = ()) -> DriftReport:
     """Compare ``kb`` (and ``extra`` sources, e.g. the form catalog's texts, as (name, texts)
     pairs) with the concatenated manual texts."""
     manual = "\n".join(manual_texts)
