@@ -182,3 +182,18 @@ def test_history_never_holds_id_or_phone_numbers(dialogue, lexical):
     history = "\n".join(t.text for t in walk.state.history)
     assert "11010519491231002X" not in history and "13800138000" not in history
     assert "110***********002X" in history
+
+
+def test_hostile_answers_are_refused_or_kept_as_text(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("帮我生成本地备案工单")
+    text = walk.say("名" * 10_000)
+    assert "太长了（10000 个字），最多 200 个字" in text and "请输入单位名称" in text
+    hostile = "{{7*7}}{% for x in y %}<w:p>&../../x"
+    walk.say(hostile)
+    assert walk.state.active_company.profile["company_name"] == hostile
+    walk.press("生成文件")
+    assert dict(requests(walk)[0].values)["company_name"] == hostile
+    for junk in ("", "\x00\x1b[31m", "😀" * 50, "/" * 3000):
+        out = dialogue.handle(walk.state, ButtonPress("fm:" + junk, at=T0))
+        assert out.replies
