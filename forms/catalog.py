@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from forms.validators import VALIDATORS
 from knowledge.loader import KnowledgeBase, load_default
-from knowledge.procedure import Option, Text
+from knowledge.procedure import Option, Text, as_condition
 
 __all__ = [
     "Catalog",
@@ -54,12 +54,6 @@ class CatalogError(ValueError):
     """The form data is inconsistent; the message names the file and the form or field."""
 
 
-def _condition(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (str(v),) if isinstance(v, str | int) else tuple(str(x) for x in v) for k, v in value.items()}
-    return value
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,7 +61,7 @@ class _Strict(BaseModel):
     @classmethod
     def _normalise_conditions(cls, value: Any) -> Any:
         if isinstance(value, dict) and "when" in value:
-            value = {**value, "when": _condition(value["when"])}
+            value = {**value, "when": as_condition(value["when"])}
         return value
 
 
@@ -140,7 +134,7 @@ class Rule(_Strict):
     @classmethod
     def _conditions(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            value = {**value, **{k: _condition(value[k]) for k in ("expect", "forbid") if k in value}}
+            value = {**value, **{k: as_condition(value[k]) for k in ("expect", "forbid") if k in value}}
         return value
 
     def names(self) -> tuple[str, ...]:

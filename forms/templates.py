@@ -26,8 +26,9 @@ from docx.shared import Mm, Pt, RGBColor
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
-from forms.catalog import Catalog, Condition, Form, _condition
+from forms.catalog import Catalog, Condition, Form
 from knowledge.loader import KnowledgeBase
+from knowledge.procedure import as_condition
 
 __all__ = ["BODY_FONT", "TITLE_FONT", "CompiledDocx", "compile_docx", "expand_layout"]
 
@@ -108,7 +109,7 @@ class _Builder:
         self.doc.add_paragraph(text)
 
     def cond(self, block: dict[str, Any]) -> int | None:
-        when, unless = _condition(block.get("when") or {}), _condition(block.get("unless") or {})
+        when, unless = as_condition(block.get("when") or {}), as_condition(block.get("unless") or {})
         if not when and not unless:
             return None
         self.conditions.append((when, unless))

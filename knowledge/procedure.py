@@ -27,6 +27,7 @@ __all__ = [
     "Step",
     "Text",
     "WalkthroughSettings",
+    "as_condition",
     "matches",
 ]
 
@@ -35,10 +36,11 @@ Condition = dict[str, tuple[str, ...]]
 _Id = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
-def _condition(value: Any) -> Any:
-    """``{card: offline}`` and ``{card: [online, offline]}`` both become tuples."""
+def as_condition(value: Any) -> Any:
+    """``{card: offline}`` and ``{card: [online, offline]}`` both become tuples of strings
+    (also used by the form catalog, whose conditions have the same shape)."""
     if isinstance(value, dict):
-        return {k: (v,) if isinstance(v, str) else tuple(v) for k, v in value.items()}
+        return {k: (str(v),) if isinstance(v, str | int) else tuple(str(x) for x in v) for k, v in value.items()}
     return value
 
 
@@ -51,7 +53,7 @@ class _Strict(BaseModel):
         if isinstance(value, dict):
             for key in ("when", "skip_if"):
                 if key in value:
-                    value = {**value, key: _condition(value[key])}
+                    value = {**value, key: as_condition(value[key])}
         return value
 
 

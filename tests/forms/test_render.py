@@ -22,6 +22,7 @@ from forms.pdf import available, convert_all
 from forms.profile import complete, render_context
 from forms.render import Renderer, RenderError, safe_filename
 from forms.templates import expand_layout
+from knowledge.procedure import as_condition
 
 PROFILE = json.loads((Path(__file__).parents[1] / "data" / "forms" / "profile.json").read_text(encoding="utf-8"))
 TODAY = date(2026, 11, 23)
@@ -58,10 +59,8 @@ def docx_text(path: Path) -> tuple[list[str], set[tuple[str, str]]]:
 
 
 def holds(block, raw):
-    when, unless = block.get("when") or {}, block.get("unless") or {}
-    norm = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in when.items()}
-    norm_unless = {k: (v,) if isinstance(v, str) else tuple(v) for k, v in unless.items()}
-    return applies(norm, raw) and not (norm_unless and applies(norm_unless, raw))
+    when, unless = as_condition(block.get("when") or {}), as_condition(block.get("unless") or {})
+    return applies(when, raw) and not (unless and applies(unless, raw))
 
 
 def test_every_form_renders_from_a_valid_profile(rendered):
