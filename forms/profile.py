@@ -29,6 +29,7 @@ __all__ = [
     "missing_fields",
     "needed_fields",
     "render_context",
+    "required_missing",
     "rule_errors",
     "text_template",
     "validate_profile",

@@ -270,8 +270,7 @@ class FormFilling:
         session, company = state.form, self._company(state)
         assert session is not None
         forms = self._forms(session)
-        blocking = [f for f in required_missing(self.catalog, forms, company.profile)]
-        if blocking:
+        if required_missing(self.catalog, forms, company.profile):
             return self._next(state)
         values = tuple(sorted(company.profile.items()))
         replies = [Reply(self._m(state, "making", count=len(forms)))]
