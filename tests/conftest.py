@@ -16,6 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+# python-telegram-bot 22: durations as timedelta now rather than after a deprecation warning.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
 from bot.config import Settings
 from bot.core.dialogue import Dialogue
 from bot.core.messages import default_messages
