@@ -17,11 +17,10 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from forms.validators import VALIDATORS
-from knowledge.loader import KnowledgeBase, load_default
+from knowledge.loader import KnowledgeBase, load_default, read_yaml
 from knowledge.procedure import Option, Text, as_condition
 
 __all__ = [
@@ -277,13 +276,6 @@ def _layout_strings(node: Any) -> Iterator[str]:
             yield from _layout_strings(item)
 
 
-def _read(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path.name}: not valid YAML: {exc}") from exc
-
-
 def _explain(path: Path, raw: Any, exc: ValidationError) -> CatalogError:
     lines = []
     for err in exc.errors():
@@ -332,7 +324,7 @@ def _resolve_options(fdef: FieldDef, kb: KnowledgeBase, problems: list[str]) -> 
 def load_catalog(data_dir: Path = DATA_DIR, kb: KnowledgeBase | None = None) -> Catalog:
     """Read and cross-check the catalog; every problem is reported with file and id."""
     kb = kb or load_default()
-    raw = _read(data_dir / "fields.yaml")
+    raw = read_yaml(data_dir / "fields.yaml", CatalogError)
     try:
         fields_file = _FieldsFile.model_validate(raw)
     except ValidationError as exc:
@@ -369,7 +361,7 @@ def load_catalog(data_dir: Path = DATA_DIR, kb: KnowledgeBase | None = None) -> 
                 problems.append(f"fields.yaml: rule {rule.id}: unknown field {name!r}")
     forms: dict[str, Form] = {}
     for path in sorted((data_dir / "forms").glob("*.yaml")):
-        raw_forms = _read(path)
+        raw_forms = read_yaml(path, CatalogError)
         try:
             forms_file = _FormsFile.model_validate(raw_forms)
         except ValidationError as exc:
@@ -399,7 +391,7 @@ def load_catalog(data_dir: Path = DATA_DIR, kb: KnowledgeBase | None = None) -> 
             forms[form.id] = form
     if problems:
         raise CatalogError("\n".join(problems))
-    messages = _read(data_dir / "validation.yaml")
+    messages = read_yaml(data_dir / "validation.yaml", CatalogError)
     return Catalog(
         groups=fields_file.groups,
         fields=fields,

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from knowledge.procedure import Procedure, WalkthroughSettings
 from knowledge.schema import BranchEntry, Entry, HotlineEntry, Manual, PolicyNote, Region, RegionFile, SharedFile
 
-__all__ = ["DATA_DIR", "KnowledgeBase", "KnowledgeError", "load", "load_default"]
+__all__ = ["DATA_DIR", "KnowledgeBase", "KnowledgeError", "load", "load_default", "read_yaml"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SHARED_FILE = "common.yaml"
@@ -61,11 +61,13 @@ class KnowledgeBase:
         return f"{manual.label_en if lang == 'en' else manual.label} {entry.section}"
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, error: type[Exception] = KnowledgeError) -> Any:
+    """A data file's content; a syntax error becomes ``error`` naming the file (the form
+    catalog passes its own error type)."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise KnowledgeError(f"{path.name}: not valid YAML: {exc}") from exc
+        raise error(f"{path.name}: not valid YAML: {exc}") from exc
 
 
 def _explain(path: Path, raw: Any, exc: ValidationError) -> KnowledgeError:
@@ -118,7 +120,7 @@ def _load_procedures(data_dir: Path, shared: SharedFile, entries: dict[str, Entr
     procedures: dict[str, Procedure] = {}
     problems: list[str] = []
     for path in sorted((data_dir / "procedures").glob("*.yaml")):
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
         try:
             proc = Procedure.model_validate(raw)
         except ValidationError as exc:
@@ -144,7 +146,7 @@ def _load_procedures(data_dir: Path, shared: SharedFile, entries: dict[str, Entr
 def load(data_dir: Path = DATA_DIR) -> KnowledgeBase:
     """Read and validate every YAML file in ``data_dir``."""
     shared_path = data_dir / SHARED_FILE
-    raw_shared = _read_yaml(shared_path)
+    raw_shared = read_yaml(shared_path)
     try:
         shared = SharedFile.model_validate(raw_shared)
     except ValidationError as exc:
@@ -152,7 +154,7 @@ def load(data_dir: Path = DATA_DIR) -> KnowledgeBase:
 
     files: list[tuple[Path, RegionFile]] = []
     for path in sorted((data_dir / "regions").glob("*.yaml")):
-        raw = _read_yaml(path)
+        raw = read_yaml(path)
         try:
             rf = RegionFile.model_validate(raw)
         except ValidationError as exc:
