@@ -3,7 +3,9 @@
 Channel adapters stay thin: they turn their updates into core events, call
 ``Assistant.handle`` and render the replies. The state and the transcript of an event are
 committed together before the replies are returned, so an acknowledged reply is never
-lost and a crash never leaves half an event stored.
+lost and a crash never leaves half an event stored. For channels with an outbox (Telegram)
+the replies are committed in the same transaction, to be sent by ``bot.outbox.Outbox``;
+an event given idempotency keys (the Telegram update id) is applied at most once.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import logging
 import tempfile
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.dialogue import Dialogue, Outcome
-from bot.core.events import ButtonPress, Event, TextMessage, Timer
+from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessage, Timer
 from bot.core.messages import default_messages
 from bot.core.replies import Document, Reply
-from bot.store import StaleStateError, Store
+from bot.core.state import ConversationState
+from bot.outbox import encode_reply
+from bot.store import DuplicateEventError, StaleStateError, Store
 from forms.masking import mask_text
 from forms.pdf import ConversionError
 from forms.render import Renderer, RenderError
@@ -43,6 +48,9 @@ def _describe(event: Event) -> str:
         return f"[button] {event.payload}"
     if isinstance(event, Timer):
         return f"[timer] {event.key}"
+    if isinstance(event, FileMessage):
+        return f"[{event.kind}] {event.name} {event.caption}".strip()
+    assert isinstance(event, Command)
     return f"/{event.name} {event.args}".strip()
 
 
@@ -57,6 +65,7 @@ class Assistant:
         *,
         documents_dir: Path | None = None,
         pdf: bool = False,
+        outbox_channels: Collection[str] = (),
     ) -> None:
         self.store = store
         self.retriever = retriever or default_retriever()
@@ -64,6 +73,7 @@ class Assistant:
         self.dialogue = Dialogue(self.retriever, default_messages())
         self.documents_dir = documents_dir or Path(tempfile.gettempdir()) / "portpal-documents"
         self.pdf = pdf
+        self.outbox_channels = frozenset(outbox_channels)
         self._renderer: Renderer | None = None
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -105,21 +115,37 @@ class Assistant:
             return await self.interpreter.parse(event.text)
         return None
 
-    async def handle(self, channel: str, chat_id: str, event: Event) -> Outcome:
-        """Process ``event`` for a chat and return the committed outcome."""
-        understanding = await self.understand(event)
+    async def handle(self, channel: str, chat_id: str, event: Event, *, keys: Collection[str] = ()) -> Outcome:
+        """Process ``event`` for a chat and return the committed outcome.
+
+        ``keys`` identify the event (``telegram:update:42``): an event whose key is stored
+        was applied before and gives an outcome without replies, ``notes["duplicate"]``.
+        """
+        duplicate = Outcome(ConversationState(), [], notes={"duplicate": True})
+        # Events of one chat are understood and applied in the order they arrived.
         async with self._locks[(channel, chat_id)]:
+            seen: bool = bool(keys) and await asyncio.to_thread(self.store.seen, list(keys))
+            if seen:
+                return duplicate
+            understanding = await self.understand(event)
             for attempt in range(_MAX_RETRIES):
                 loaded = await asyncio.to_thread(self.store.load, channel, chat_id)
                 outcome = self.dialogue.handle(loaded.state, event, understanding)
                 replies = await asyncio.to_thread(self._render, channel, chat_id, outcome.replies)
                 outcome = replace(outcome, replies=replies)
+                if understanding is not None:
+                    outcome.notes.setdefault("nlu", understanding.engine)
                 # Transcripts are read by staff and exports: ID and phone numbers are masked.
                 messages = [("in", mask_text(_describe(event)))] + [("out", mask_text(r.text)) for r in replies]
+                outbox = (
+                    [(channel, chat_id, encode_reply(r)) for r in replies] if channel in self.outbox_channels else []
+                )
                 try:
-                    await asyncio.to_thread(self.store.save, loaded, outcome.state, messages)
+                    await asyncio.to_thread(self.store.save, loaded, outcome.state, messages, keys=keys, outbox=outbox)
                 except StaleStateError:
                     log.info("stale state, retrying", extra={"channel": channel, "attempt": attempt})
                     continue
+                except DuplicateEventError:
+                    return duplicate
                 return outcome
         raise StaleStateError(f"{channel}:{chat_id}: gave up after {_MAX_RETRIES} concurrent updates")

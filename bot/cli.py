@@ -33,7 +33,9 @@ log = logging.getLogger("portpal")
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.logs import setup_logging
+
+    setup_logging()
 
 
 NluOption = Annotated[
@@ -180,17 +182,25 @@ def ask(
 
 
 @app.command()
-def run() -> None:
+def run(nlu: NluOption = None) -> None:
     """Start the assistant: Telegram when TELEGRAM_BOT_TOKEN is set, else the console chat."""
     _setup_logging()
     settings = Settings()
-    if settings.telegram_bot_token is not None:
-        typer.echo(
-            "TELEGRAM_BOT_TOKEN is set, but this build has no Telegram channel yet; unset it to use the console chat.",
-            err=True,
-        )
-        raise typer.Exit(2)
-    _chat("local")
+    if settings.telegram_bot_token is None:
+        _chat("local", nlu)
+        return
+    from bot.runtime import StartupError, TelegramBot
+
+    async def serve() -> None:
+        async with _open_nlu(settings, nlu) as interpreter:
+            bot = TelegramBot(settings, interpreter, pdf=_pdf(settings))
+            await bot.run()
+
+    try:
+        _run_with_nlu(serve())
+    except StartupError as exc:
+        typer.echo(f"PortPal cannot start: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
 
 
 @kb_app.command("check")

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     portpal_nlu: EngineMode = "auto"
     # Send a PDF beside each .docx/.xlsx (LibreOffice headless; skipped when not installed).
     portpal_forms_pdf: bool = False
+    # Webhook secret token (Telegram's X-Telegram-Bot-Api-Secret-Token); unset: derived from
+    # the bot token, so every replica agrees.
+    portpal_webhook_secret: SecretStr | None = None
+    # Messages per second over all chats (Telegram allows about 30); 0: no overall limit
+    # (a local Bot API server or a benchmark).
+    portpal_telegram_rate: float = 30.0
 
     @property
     def documents_dir(self) -> Path:

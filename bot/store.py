@@ -1,31 +1,40 @@
-"""Persistence: conversations, their transcripts and their reminders, in SQLModel tables.
+"""Persistence: conversations, their transcripts, reminders and outgoing messages.
 
-State is stored after every event in the same transaction as the messages it produced and
-the reminders it wants, with a version number: a writer that loaded an older version gets
+State is stored after every event in the same transaction as the messages it produced, the
+reminders it wants, the replies still to be sent (the outbox) and the event's idempotency
+keys, with a version number: a writer that loaded an older version gets
 ``StaleStateError`` instead of overwriting a newer state, so two bot processes sharing one
-database never lose an update. Reminders are rows with a due time, so a restarted bot (or
-any process) finds them with one indexed query; they are never only in memory.
+database never lose an update, and an event whose key is already stored (a redelivered
+Telegram update, a second press of one keyboard) raises ``DuplicateEventError`` instead of
+being applied twice. Reminders and unsent replies are rows, so a restarted bot (or any
+process) finds them with one indexed query; they are never only in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, UniqueConstraint, event, update
+from sqlalchemy import Engine, UniqueConstraint, event, func, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from bot.core.state import ConversationState
 
 __all__ = [
+    "ButtonPayload",
     "Conversation",
     "DueReminder",
+    "DuplicateEventError",
+    "EventKey",
     "Loaded",
     "MessageRecord",
+    "OutboxRecord",
+    "Pending",
     "ReminderRecord",
     "StaleStateError",
     "Store",
@@ -73,6 +82,60 @@ class ReminderRecord(SQLModel, table=True):
     due_at: datetime = Field(index=True)
 
 
+class EventKey(SQLModel, table=True):
+    """An event already applied, by idempotency key (``telegram:update:42``)."""
+
+    __tablename__ = "event_key"
+
+    key: str = Field(primary_key=True, max_length=200)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    created_at: datetime = Field(default_factory=_now, index=True)
+
+
+class OutboxRecord(SQLModel, table=True):
+    """A reply committed with its event and not yet confirmed sent.
+
+    Rows of one destination chat are sent in id order. ``claimed_until`` is a lease: a
+    process sending a row holds it so another process does not send it too.
+    """
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    channel: str = Field(max_length=32)
+    chat_id: str = Field(max_length=64, index=True)
+    payload: str
+    created_at: datetime = Field(default_factory=_now)
+    sent_at: datetime | None = Field(default=None, index=True)
+    failed: str | None = None
+    attempts: int = 0
+    next_try_at: datetime = Field(default_factory=_now)
+    claimed_until: datetime | None = None
+
+
+class ButtonPayload(SQLModel, table=True):
+    """A button payload too long for a transport (Telegram: 64 bytes), by its digest."""
+
+    __tablename__ = "button_payload"
+
+    key: str = Field(primary_key=True, max_length=40)
+    payload: str
+    created_at: datetime = Field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An outbox row to send."""
+
+    id: int
+    channel: str
+    chat_id: str
+    payload: str
+    attempts: int
+    next_try_at: datetime
+
+
 @dataclass(frozen=True)
 class DueReminder:
     channel: str
@@ -83,6 +146,10 @@ class DueReminder:
 
 class StaleStateError(RuntimeError):
     """The conversation changed since it was loaded; reload and handle the event again."""
+
+
+class DuplicateEventError(RuntimeError):
+    """The event's idempotency key is already stored: it was applied before."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +198,11 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         SQLModel.metadata.create_all(self.engine)
 
+    def ping(self) -> None:
+        """Raise if the database cannot be reached (for /healthz)."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def close(self) -> None:
         """Close the pooled connections (at shutdown; a closed store reconnects if used)."""
         self.engine.dispose()
@@ -160,8 +232,28 @@ class Store:
             assert conv.id is not None
             return Loaded(conv.id, ConversationState.model_validate_json(conv.state), conv.version)
 
-    def save(self, loaded: Loaded, state: ConversationState, messages: Sequence[tuple[str, str]]) -> int:
-        """Store ``state`` if nobody else saved since ``loaded``; returns the new version."""
+    def seen(self, keys: Collection[str]) -> bool:
+        """Whether any of these idempotency keys is stored (the event was applied)."""
+        if not keys:
+            return False
+        with self.session() as s:
+            return s.exec(select(EventKey.key).where(col(EventKey.key).in_(list(keys)))).first() is not None
+
+    def save(
+        self,
+        loaded: Loaded,
+        state: ConversationState,
+        messages: Sequence[tuple[str, str]],
+        *,
+        keys: Collection[str] = (),
+        outbox: Sequence[tuple[str, str, str]] = (),
+    ) -> int:
+        """Store ``state`` if nobody else saved since ``loaded``; returns the new version.
+
+        ``keys`` are the event's idempotency keys, ``outbox`` the replies to send as
+        (channel, destination chat id, payload); both are committed with the state or not
+        at all.
+        """
         with self.session() as s:
             stmt = (
                 update(Conversation)
@@ -177,9 +269,126 @@ class Store:
                 raise StaleStateError(f"conversation {loaded.conversation_id} changed since version {loaded.version}")
             for direction, text in messages:
                 s.add(MessageRecord(conversation_id=loaded.conversation_id, direction=direction, text=text))
+            for key in keys:
+                s.add(EventKey(key=key, conversation_id=loaded.conversation_id))
+            for channel, chat_id, payload in outbox:
+                s.add(
+                    OutboxRecord(
+                        conversation_id=loaded.conversation_id, channel=channel, chat_id=chat_id, payload=payload
+                    )
+                )
             self._sync_reminders(s, loaded.conversation_id, state)
-            s.commit()
+            try:
+                s.commit()
+            except IntegrityError as exc:
+                s.rollback()
+                if keys and self.seen(keys):
+                    raise DuplicateEventError(f"event {sorted(keys)} was applied before") from exc
+                raise
         return loaded.version + 1
+
+    # ------------------------------------------------------------------ outbox
+    def pending(self, channel: str, chat_id: str, limit: int = 50) -> list[Pending]:
+        """Unsent, not failed replies to a chat, oldest first (due or not: order matters)."""
+        query = (
+            select(OutboxRecord)
+            .where(
+                OutboxRecord.channel == channel,
+                OutboxRecord.chat_id == chat_id,
+                col(OutboxRecord.sent_at).is_(None),
+                col(OutboxRecord.failed).is_(None),
+            )
+            .order_by(col(OutboxRecord.id))
+            .limit(limit)
+        )
+        with self.session() as s:
+            rows = s.exec(query).all()
+            return [Pending(r.id or 0, r.channel, r.chat_id, r.payload, r.attempts, _utc(r.next_try_at)) for r in rows]
+
+    def chats_with_pending(self, channel: str, now: datetime, older_than: timedelta, limit: int = 100) -> list[str]:
+        """Chats with replies that are due for another try and not leased by anyone."""
+        now = _utc(now)
+        query = (
+            select(OutboxRecord.chat_id)
+            .where(
+                OutboxRecord.channel == channel,
+                col(OutboxRecord.sent_at).is_(None),
+                col(OutboxRecord.failed).is_(None),
+                OutboxRecord.next_try_at <= now,
+                OutboxRecord.created_at <= now - older_than,
+                or_(col(OutboxRecord.claimed_until).is_(None), col(OutboxRecord.claimed_until) < now),
+            )
+            .distinct()
+            .limit(limit)
+        )
+        with self.session() as s:
+            return list(s.exec(query).all())
+
+    def claim(self, row_id: int, now: datetime, lease: timedelta) -> bool:
+        """Lease an outbox row for sending; False if another sender holds it or it is done."""
+        now = _utc(now)
+        stmt = (
+            update(OutboxRecord)
+            .where(
+                col(OutboxRecord.id) == row_id,
+                col(OutboxRecord.sent_at).is_(None),
+                col(OutboxRecord.failed).is_(None),
+                or_(col(OutboxRecord.claimed_until).is_(None), col(OutboxRecord.claimed_until) < now),
+            )
+            .values(claimed_until=now + lease)
+        )
+        with self.session() as s:
+            claimed = s.connection().execute(stmt).rowcount == 1
+            s.commit()
+        return claimed
+
+    def _finish(self, row_id: int, **values: object) -> None:
+        with self.session() as s:
+            s.connection().execute(update(OutboxRecord).where(col(OutboxRecord.id) == row_id).values(**values))
+            s.commit()
+
+    def mark_sent(self, row_id: int, now: datetime) -> None:
+        self._finish(row_id, sent_at=_utc(now), claimed_until=None)
+
+    def mark_failed(self, row_id: int, reason: str) -> None:
+        """Give up on a reply the transport refuses for good (blocked bot, bad chat)."""
+        self._finish(row_id, failed=reason[:500], claimed_until=None)
+
+    def postpone(self, row_id: int, attempts: int, until: datetime) -> None:
+        self._finish(row_id, attempts=attempts, next_try_at=_utc(until), claimed_until=None)
+
+    def outbox_size(self, channel: str | None = None) -> int:
+        """Replies not yet sent (for /metrics and /healthz)."""
+        query = (
+            select(func.count())
+            .select_from(OutboxRecord)
+            .where(
+                col(OutboxRecord.sent_at).is_(None),
+                col(OutboxRecord.failed).is_(None),
+            )
+        )
+        if channel is not None:
+            query = query.where(OutboxRecord.channel == channel)
+        with self.session() as s:
+            return int(s.exec(query).one())
+
+    # ------------------------------------------------------------------ long button payloads
+    def shorten(self, payload: str) -> str:
+        """A stable short key for ``payload``, stored so ``expand`` can restore it."""
+        key = hashlib.sha256(payload.encode()).hexdigest()[:32]
+        with self.session() as s:
+            if s.get(ButtonPayload, key) is None:
+                s.add(ButtonPayload(key=key, payload=payload))
+                try:
+                    s.commit()
+                except IntegrityError:  # stored by another process meanwhile
+                    s.rollback()
+        return key
+
+    def expand(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(ButtonPayload, key)
+            return row.payload if row else None
 
     @staticmethod
     def _sync_reminders(s: Session, conversation_id: int, state: ConversationState) -> None:

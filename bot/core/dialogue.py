@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.core.answering import Answer, answer_question, source_line
-from bot.core.events import ButtonPress, Command, Event, TextMessage, Timer
+from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessage, Timer
 from bot.core.forms import PREFIX as FM_PREFIX
 from bot.core.forms import FormFilling, wants_document
 from bot.core.messages import Messages
@@ -66,6 +66,8 @@ class Dialogue:
             outcome = self._command(state, event)
         elif isinstance(event, ButtonPress):
             outcome = self._button(state, event)
+        elif isinstance(event, FileMessage):
+            outcome = self._file(state, event)
         else:
             outcome = self._text(state, event, understanding)
             prog = state.progress()
@@ -183,6 +185,13 @@ class Dialogue:
             if not answer.fallback:
                 replies.append(self._say(state, answer.text))
         return Outcome(state, replies, answer)
+
+    def _file(self, state: ConversationState, file: FileMessage) -> Outcome:
+        """Files are not read by the bot: say so, and offer a person who can look at them."""
+        label = file.name or self.msg.get(f"file_kind.{file.kind}", state.lang)
+        state.remember("user", f"[{file.kind}] {label} {file.caption}".strip())
+        text = self.msg.get("file_received", state.lang, name=label)
+        return Outcome(state, [self._say(state, text, self._buttons(state.lang, "human", "help"))])
 
     def _human(self, state: ConversationState) -> Outcome:
         lang = state.lang

@@ -1,8 +1,8 @@
 """Incoming events: what a channel adapter hands the core.
 
 Each adapter translates its transport's updates into these; the core never sees a
-Telegram object. Later kinds (documents, staff messages, card events) join the ``Event``
-union the same way.
+Telegram object. Later kinds (staff messages, card events) join the ``Event`` union the
+same way.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = ["ButtonPress", "Command", "Event", "TextMessage", "Timer"]
+__all__ = ["ButtonPress", "Command", "Event", "FileMessage", "TextMessage", "Timer"]
 
 
 def _now() -> datetime:
@@ -50,6 +50,21 @@ class Command:
 
 
 @dataclass(frozen=True)
+class FileMessage:
+    """A file the user sent (a document or a photo). ``ref`` is the transport's handle for
+    it (Telegram's file_id): the core keeps the reference, never the content."""
+
+    kind: str  # "document" or "photo"
+    ref: str
+    name: str = ""
+    mime: str = ""
+    size: int = 0
+    caption: str = ""
+    update_id: int | None = None
+    at: datetime = field(default_factory=_now, compare=False)
+
+
+@dataclass(frozen=True)
 class Timer:
     """A reminder came due; ``key`` is the ``ReminderSpec.key`` the core scheduled."""
 
@@ -58,4 +73,4 @@ class Timer:
     at: datetime = field(default_factory=_now, compare=False)
 
 
-Event = TextMessage | ButtonPress | Command | Timer
+Event = TextMessage | ButtonPress | Command | FileMessage | Timer

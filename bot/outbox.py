@@ -1,0 +1,146 @@
+"""Sending committed replies: at least once, in order per chat, across restarts and processes.
+
+The assistant commits a transport's replies as outbox rows in the same transaction as the
+state of the event that produced them. ``Outbox.flush`` sends a chat's rows in order right
+after the event; a row the transport refuses for a while (429, 5xx, network down) stays
+and is retried with backoff by ``Outbox.run``, which also picks up rows a crashed process
+left behind. Later rows of that chat wait behind it, so replies never overtake each other.
+A lease on each row keeps two processes from sending the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.core.replies import Button, Document, Reply
+from bot.store import Store
+
+__all__ = ["DeliveryError", "Outbox", "Send", "decode_reply", "encode_reply"]
+
+log = logging.getLogger(__name__)
+
+# Sends one reply to a chat; raises DeliveryError when it did not get through.
+Send = Callable[[str, Reply], Awaitable[None]]
+
+_LEASE = timedelta(seconds=60)
+_BACKOFF = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 300.0)
+
+
+class DeliveryError(Exception):
+    """A reply was not delivered. ``permanent``: it never will be (blocked bot, unknown
+    chat, a malformed request); otherwise retry, after ``retry_after`` seconds if known."""
+
+    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+def encode_reply(reply: Reply) -> str:
+    """A reply as the JSON an outbox row holds (the document by path, not content)."""
+    data: dict[str, Any] = {"text": reply.text}
+    if reply.buttons:
+        data["buttons"] = [[b.label, b.payload] for b in reply.buttons]
+    if reply.document is not None:
+        doc = reply.document
+        data["document"] = {"path": str(doc.path), "filename": doc.filename, "caption": doc.caption}
+    return json.dumps(data, ensure_ascii=False)
+
+
+def decode_reply(payload: str) -> Reply:
+    data = json.loads(payload)
+    buttons = tuple(Button(label, value) for label, value in data.get("buttons", []))
+    document = None
+    if doc := data.get("document"):
+        document = Document(Path(doc["path"]), doc["filename"], doc.get("caption", ""))
+    return Reply(str(data["text"]), buttons, document)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outbox:
+    """Delivers one channel's outbox rows through ``send``."""
+
+    def __init__(
+        self,
+        store: Store,
+        channel: str,
+        send: Send,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        poll: float = 2.0,
+        settle: timedelta = timedelta(seconds=5),
+        max_attempts: int = len(_BACKOFF) + 1,
+    ) -> None:
+        self.store = store
+        self.channel = channel
+        self.send = send
+        self.clock = clock
+        self.poll = poll
+        self.settle = settle
+        self.max_attempts = max_attempts
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def flush(self, chat_id: str) -> int:
+        """Send the chat's pending replies in order; returns how many were sent.
+
+        Stops at the first reply that must wait (it keeps its place) or that another
+        process is sending.
+        """
+        sent = 0
+        async with self._locks[chat_id]:
+            rows = await asyncio.to_thread(self.store.pending, self.channel, chat_id)
+            for row in rows:
+                if row.next_try_at > self.clock():
+                    break  # waiting out a back-off; later replies keep their place behind it
+                if not await asyncio.to_thread(self.store.claim, row.id, self.clock(), _LEASE):
+                    break
+                where = {"channel": self.channel, "chat_id": chat_id, "outbox_id": row.id, "attempt": row.attempts + 1}
+                try:
+                    await self.send(chat_id, decode_reply(row.payload))
+                except DeliveryError as exc:
+                    if exc.permanent or row.attempts + 1 >= self.max_attempts:
+                        log.error("reply dropped: %s", exc, extra=where)
+                        await asyncio.to_thread(self.store.mark_failed, row.id, str(exc))
+                        continue
+                    delay = exc.retry_after or _BACKOFF[min(row.attempts, len(_BACKOFF) - 1)]
+                    log.warning("reply not delivered, retrying in %.0f s: %s", delay, exc, extra=where)
+                    until = self.clock() + timedelta(seconds=delay)
+                    await asyncio.to_thread(self.store.postpone, row.id, row.attempts + 1, until)
+                    break
+                except Exception:
+                    # A bug or an unknown failure: keep the reply for the retry loop, log the context.
+                    log.exception("reply sending failed", extra=where)
+                    until = self.clock() + timedelta(seconds=_BACKOFF[min(row.attempts, len(_BACKOFF) - 1)])
+                    await asyncio.to_thread(self.store.postpone, row.id, row.attempts + 1, until)
+                    break
+                await asyncio.to_thread(self.store.mark_sent, row.id, self.clock())
+                sent += 1
+        return sent
+
+    async def run_once(self) -> int:
+        """Retry every chat with due replies (not the ones committed in the last ``settle``:
+        their event's handler is sending them)."""
+        chats = await asyncio.to_thread(self.store.chats_with_pending, self.channel, self.clock(), self.settle)
+        sent = 0
+        for chat_id in chats:
+            sent += await self.flush(chat_id)
+        return sent
+
+    async def run(self) -> None:
+        """Retry pending replies until cancelled."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("outbox pass failed; retrying", extra={"channel": self.channel})
+            await asyncio.sleep(self.poll)
