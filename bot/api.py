@@ -68,6 +68,8 @@ def create_app(
             return JSONResponse({"ok": False, "error": "wrong secret token"}, status_code=403)
         try:
             data = json.loads(await request.body())
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON object was expected, not {type(data).__name__}")
             update = Update.de_json(data, telegram.bot)
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("webhook body is not a Telegram update: %s", exc)

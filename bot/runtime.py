@@ -106,10 +106,14 @@ class TelegramBot:
         try:
             await self.application.initialize()  # getMe: checks the token and the API
         except InvalidToken as exc:
+            await self.application.bot.shutdown()  # close the HTTP connections it opened
+            # PTB's message repeats the token: name the setting, never its value.
             raise StartupError(
-                f"Telegram rejected TELEGRAM_BOT_TOKEN ({exc}); get a valid token from @BotFather", 2
+                f"Telegram rejected TELEGRAM_BOT_TOKEN at {self.api_url} (401/404); get a valid token from @BotFather",
+                2,
             ) from exc
         except NetworkError as exc:  # includes TimedOut
+            await self.application.bot.shutdown()
             raise StartupError(f"cannot reach the Telegram Bot API at {self.api_url}: {exc}", 3) from exc
         await self.channel.register_commands()
         try:

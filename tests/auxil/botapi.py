@@ -61,6 +61,9 @@ class BotApiDouble:
         self.commands: list[dict[str, Any]] = []
         self.topics: dict[int, dict[int, str]] = defaultdict(dict)  # chat -> thread id -> name
         self.documents: dict[str, tuple[str, bytes]] = {}  # file_id -> (name, content)
+        # What reached each chat (calls answered with an error are in ``calls`` only).
+        self.delivered: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.markups_removed: list[tuple[int, int]] = []  # (chat, message id)
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -126,6 +129,54 @@ class BotApiDouble:
             message["is_topic_message"] = True
         return self._push({"message": message})
 
+    def _user(self, chat_id: int, user_id: int | None) -> dict[str, Any]:
+        return {"id": user_id or chat_id, "is_bot": False, "first_name": "测试用户"}
+
+    def user_document(
+        self, chat_id: int, name: str, *, mime: str = "application/pdf", caption: str = ""
+    ) -> dict[str, Any]:
+        """Queue a document a user sent."""
+        file_id = f"user-doc-{next(self._message_ids)}"
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": self._user(chat_id, None),
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_name": name,
+                "mime_type": mime,
+                "file_size": 1234,
+            },
+        }
+        if caption:
+            message["caption"] = caption
+        return self._push({"message": message})
+
+    def user_photo(self, chat_id: int, *, caption: str = "") -> dict[str, Any]:
+        """Queue a photo a user sent (two sizes, as Telegram sends them)."""
+        base = next(self._message_ids)
+        sizes = [
+            {"file_id": f"p{base}s", "file_unique_id": f"p{base}s", "width": 90, "height": 60, "file_size": 900},
+            {"file_id": f"p{base}l", "file_unique_id": f"p{base}l", "width": 1280, "height": 960, "file_size": 99000},
+        ]
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "from": self._user(chat_id, None),
+            "photo": sizes,
+        }
+        if caption:
+            message["caption"] = caption
+        return self._push({"message": message})
+
+    def take_updates(self) -> list[dict[str, Any]]:
+        """Remove and return the queued updates (to post them to a webhook instead)."""
+        updates, self._updates = self._updates, []
+        return updates
+
     def button_press(self, chat_id: int, data: str, *, message_id: int, user_id: int | None = None) -> dict[str, Any]:
         """Queue a callback query for an inline button of message ``message_id``."""
         query = {
@@ -151,8 +202,27 @@ class BotApiDouble:
         ]
 
     def texts(self, chat_id: int) -> list[str]:
-        """The texts the bot sent to a chat, in order."""
-        return [c.params["text"] for c in self.calls_of("sendMessage", chat_id)]
+        """The texts that reached a chat, in order (failed calls excluded)."""
+        return [m["text"] for m in self.delivered[chat_id] if "text" in m]
+
+    def last_keyboard(self, chat_id: int) -> tuple[int, list[tuple[str, str]]]:
+        """The last delivered message with an inline keyboard: its id and (label, data) pairs."""
+        for message in reversed(self.delivered[chat_id]):
+            markup = message.get("reply_markup")
+            if markup:
+                keys = [(b["text"], b["callback_data"]) for row in markup["inline_keyboard"] for b in row]
+                return message["message_id"], keys
+        raise AssertionError(f"no keyboard delivered to chat {chat_id}")
+
+    async def wait_delivered(self, chat_id: int, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+        """Wait until ``count`` messages (texts or documents) have reached a chat."""
+        deadline = time.monotonic() + timeout
+        while len(self.delivered[chat_id]) < count:
+            if time.monotonic() > deadline:
+                got = [m.get("text", m.get("document", {}).get("file_name")) for m in self.delivered[chat_id]]
+                raise TimeoutError(f"{count} messages not delivered to {chat_id} within {timeout} s; got {got}")
+            await asyncio.sleep(0.01)
+        return self.delivered[chat_id]
 
     async def wait_for(
         self, method: str, count: int = 1, chat_id: int | None = None, timeout: float = 10
@@ -234,6 +304,10 @@ class BotApiDouble:
             message["reply_markup"] = params["reply_markup"]
         return message
 
+    def _deliver(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.delivered[message["chat"]["id"]].append(message)
+        return message
+
     # ------------------------------------------------------------------ methods
     async def _m_getMe(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
         return {
@@ -272,14 +346,22 @@ class BotApiDouble:
 
     async def _m_sendMessage(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
         text = str(params["text"])
-        if not text or len(text) > 4096:
-            raise ValueError(f"message text is empty or longer than 4096 characters ({len(text)})")
-        return self._message(params, text=text)
+        units = len(text.encode("utf-16-le")) // 2  # Telegram counts UTF-16 code units
+        if not text.strip() or units > 4096:
+            raise ValueError(f"message text is empty or longer than 4096 characters ({units})")
+        if params.get("parse_mode"):
+            raise ValueError(f"unexpected parse_mode {params['parse_mode']!r}: PortPal sends plain text")
+        return self._deliver(self._message(params, text=text))
 
     async def _m_editMessageText(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
         return self._message(params, text=str(params["text"]))
 
     async def _m_editMessageReplyMarkup(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        if not params.get("reply_markup"):
+            if key in self.markups_removed:
+                raise ValueError("message is not modified")
+            self.markups_removed.append(key)
         return self._message(params, text="…")
 
     async def _m_answerCallbackQuery(self, params: dict[str, Any], files: Any) -> bool:  # noqa: N802
@@ -294,7 +376,9 @@ class BotApiDouble:
         self.documents[file_id] = (name, content)
         document = {"file_id": file_id, "file_unique_id": file_id, "file_name": name, "file_size": len(content)}
         caption = {"caption": params["caption"]} if params.get("caption") else {}
-        return self._message(params, document=document, **caption)
+        if len(params.get("caption") or "") > 1024:
+            raise ValueError("message caption is too long")
+        return self._deliver(self._message(params, document=document, **caption))
 
     async def _m_createForumTopic(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
         thread_id = next(self._thread_ids)

@@ -1,0 +1,255 @@
+"""The Telegram channel end to end: the real python-telegram-bot Application, the bot's
+uvicorn server and outbox, against the Bot API double on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import docx
+import httpx
+import pytest
+from sqlmodel import select
+
+from bot.api import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
+from bot.channels.telegram import COMMANDS, MAX_TEXT, split_text, utf16_len
+from bot.core.replies import Button, Reply
+from bot.runtime import StartupError
+from bot.store import Conversation
+from tests.auxil.botapi import BotApiDouble, Fault
+from tests.auxil.telegram import TgUser, handled, running_bot, wait_handled
+
+CHAT = 4242
+
+
+# ---------------------------------------------------------------------- pure helpers
+def test_split_text_keeps_lines_and_counts_utf16():
+    lines = [f"{i:04d} 建行宝鸡分行营业部（宝鸡渭滨区）🙂 <b>x</b> *y* _z_" for i in range(400)]
+    text = "\n".join(lines)
+    parts = split_text(text)
+    assert len(parts) > 1
+    assert all(utf16_len(p) <= MAX_TEXT for p in parts)
+    assert "\n".join(parts) == text  # split at line boundaries only: nothing lost or altered
+    # One line longer than the limit is cut between characters, never inside an emoji.
+    long_line = "🙂" * 3000
+    parts = split_text(long_line)
+    assert "".join(parts) == long_line and all(utf16_len(p) <= MAX_TEXT for p in parts)
+    assert split_text("短") == ["短"]
+
+
+# ---------------------------------------------------------------------- conversations
+async def test_start_question_and_answer_with_source(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        assert [c["command"] for c in api.commands] == [name for name, _ in COMMANDS]
+        user = TgUser(api, bot, CHAT)
+        welcome = await user.say("/start")
+        assert "口岸助手" in welcome
+        assert user.buttons() == ["陕西", "珠海", "开始办理入网"]
+        answer = await user.say("宝鸡哪里可以办卡")
+        assert "陕西省宝鸡市渭滨区红旗路36号" in answer and "0917-3276018" in answer
+        assert "来源：陕西手册 2.3.3" in answer
+        text = bot.metrics.render().decode()
+        assert 'portpal_updates_total{kind="Command"} 1.0' in text
+        assert 'portpal_nlu_engine_total{engine="lexical"} 1.0' in text
+
+
+async def test_button_runs_the_walkthrough_and_a_keyboard_works_once(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        user = TgUser(api, bot, CHAT)
+        assert "请问为哪家企业办理" in await user.say("我要办理陕西的跨境电商入网")
+        message_id, keys = api.last_keyboard(CHAT)
+        step = await user.press("先不填")
+        assert "第 1/5 步" in step
+        assert (CHAT, message_id) in api.markups_removed  # the pressed keyboard is gone
+        assert len(api.calls_of("answerCallbackQuery")) == 1
+        assert "第 2/5 步" in await user.press("有卡") + await user.press("完成，下一步")
+        # A second press of a consumed keyboard (already on its way) changes nothing.
+        seen = len(api.delivered[CHAT])
+        before = handled(bot)
+        api.button_press(CHAT, dict(keys)["先不填"], message_id=message_id)
+        await wait_handled(bot, before + 1)
+        assert len(api.delivered[CHAT]) == seen
+        assert len(api.calls_of("answerCallbackQuery")) == 4  # the spinner still stops
+        assert "第 3/5 步" in await user.say("/walkthrough") + await user.press("完成，下一步")
+
+
+async def test_long_button_payloads_are_stored_and_restored(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        long = "region:shaanxi" + "#" * 80
+        markup = bot.channel.keyboard([Button("陕西", long)])
+        assert markup is not None
+        data = markup.inline_keyboard[0][0].callback_data
+        assert isinstance(data, str) and data.startswith("k:") and len(data.encode()) <= 64
+        assert bot.store.expand(data[2:]) == long
+        # A stored payload pressed in chat reaches the core as the original payload.
+        key = bot.store.shorten("region:zhuhai")
+        user = TgUser(api, bot, CHAT)
+        await user.say("/start")
+        message_id, _ = api.last_keyboard(CHAT)
+        before = handled(bot)
+        api.button_press(CHAT, "k:" + key, message_id=message_id)
+        await wait_handled(bot, before + 1)
+        assert "珠海" in api.texts(CHAT)[-1]
+
+
+async def test_form_completion_sends_a_docx(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        user = TgUser(api, bot, CHAT)
+        assert "请输入单位名称" in await user.say("帮我生成企业法人授权书")
+        await user.say(
+            "单位名称：陕西丝路优选跨境电子商务有限公司，统一社会信用代码：91110000600037341L，"
+            "法定代表人：张三，法人身份证号：11010519491231002X"
+        )
+        await user.say("经办人姓名：李四，经办人身份证号：110101199003074477，经办人手机：13700137000")
+        summary = await user.press("跳过")
+        assert "生成文件" in user.buttons(), summary
+        await user.press("生成文件")
+        (call,) = api.calls_of("sendDocument", CHAT)
+        name, content = call.files["document"]
+        assert name == "陕西丝路优选跨境电子商务有限公司企业法人授权书.docx"
+        assert "企业法人授权书" in call.params["caption"]
+        document = docx.Document(io.BytesIO(content))
+        cells = [c.text for t in document.tables for row in t.rows for c in row.cells]
+        assert "陕西丝路优选跨境电子商务有限公司" in cells and "李四" in cells
+
+
+async def test_files_and_photos_from_the_user_are_acknowledged(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        user = TgUser(api, bot, CHAT)
+        reply = await user._after(lambda: api.user_document(CHAT, "营业执照.pdf", caption="我的执照"))
+        assert "已收到“营业执照.pdf”" in reply[0]["text"]
+        assert "转人工" in user.buttons()
+        reply = await user._after(lambda: api.user_photo(CHAT))
+        assert "已收到“图片”" in reply[0]["text"]
+        transcript = [m.text for m in bot.store.transcript("telegram", str(CHAT)) if m.direction == "in"]
+        assert transcript == ["[document] 营业执照.pdf 我的执照", "[photo]"]
+
+
+async def test_long_texts_are_split_and_sent_verbatim(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        text = "\n".join(f"第{i}行 <b>不是标签</b> *星号* _下划线_ [链接](http://x) & 🙂" for i in range(300))
+        await bot.channel.send(str(CHAT), Reply(text, (Button("我能问什么", "help"),)))
+        parts = api.texts(CHAT)
+        assert len(parts) == 4 and utf16_len(text) > 3 * MAX_TEXT
+        assert "\n".join(parts) == text
+        calls = api.calls_of("sendMessage", CHAT)
+        assert all("parse_mode" not in c.params for c in calls)
+        # The keyboard goes with the last part only.
+        assert [bool(c.params.get("reply_markup")) for c in calls] == [False, False, False, True]
+
+
+# ---------------------------------------------------------------------- faults
+async def test_429_is_retried_once_after_retry_after(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        api.fail("sendMessage", Fault("429", retry_after=1))
+        user = TgUser(api, bot, CHAT)
+        answer = await user.say("宝鸡哪里可以办卡")
+        assert answer.count("0917-3276018") == 1
+        first, second = api.calls_of("sendMessage", CHAT)
+        assert first.params["text"] == second.params["text"]
+        assert second.at - first.at >= 1.0
+        assert len(api.texts(CHAT)) == 1  # delivered once
+
+
+async def test_server_errors_are_retried_in_order_without_duplicates(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        user = TgUser(api, bot, CHAT)
+        api.fail("sendMessage", Fault("500"), Fault("500"))
+        await user.say("宝鸡哪里可以办卡")  # handled; its reply waits in the outbox
+        await user.say("珠海的热线是多少")  # queued behind it, not sent ahead of it
+        await api.wait_delivered(CHAT, 2, timeout=15)
+        texts = api.texts(CHAT)
+        assert len(texts) == 2
+        assert "0917-3276018" in texts[0] and "0756" in texts[1]
+        for _ in range(200):  # the row is marked sent just after the Bot API accepted it
+            if bot.store.outbox_size() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert bot.store.outbox_size() == 0
+
+
+async def test_unessential_start_up_call_failing_is_skipped(tmp_path):
+    async with BotApiDouble() as api:
+        api.fail("setMyCommands", Fault("500"))
+        async with running_bot(api, tmp_path) as bot:
+            assert api.commands == []
+            assert "0917-3276018" in await TgUser(api, bot, CHAT).say("宝鸡哪里可以办卡")
+
+
+async def test_bad_token_and_unreachable_api_stop_start_up_with_a_clear_error(tmp_path):
+    async with BotApiDouble() as api:
+        with pytest.raises(StartupError, match="rejected TELEGRAM_BOT_TOKEN") as bad:
+            async with running_bot(api, tmp_path, telegram_bot_token="999:WRONG"):
+                pass
+        assert bad.value.exit_code == 2
+        assert "WRONG" not in str(bad.value)  # the token is a secret
+        dead = api.base_url.replace(str(api.port), "9")  # nothing listens on port 9
+        with pytest.raises(StartupError, match="cannot reach the Telegram Bot API") as down:
+            async with running_bot(api, tmp_path, telegram_api_base_url=dead):
+                pass
+        assert down.value.exit_code == 3
+
+
+# ---------------------------------------------------------------------- webhook
+async def test_webhook_checks_the_secret_and_applies_an_update_once(tmp_path):
+    async with (
+        BotApiDouble() as api,
+        running_bot(api, tmp_path, portpal_public_url="https://bot.example.test/") as bot,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{bot.port}") as http,
+    ):
+        assert api.webhook is not None
+        assert api.webhook["url"] == "https://bot.example.test" + WEBHOOK_PATH
+        secret = webhook_secret(api.token)
+        assert api.webhook["secret_token"] == secret
+        update = api.user_message(CHAT, "宝鸡哪里可以办卡")
+        api.take_updates()
+        wrong = await http.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: "guess"})
+        assert wrong.status_code == 403
+        missing = await http.post(WEBHOOK_PATH, json=update)
+        assert missing.status_code == 403
+        assert api.delivered[CHAT] == []
+        ok = await http.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: secret})
+        assert ok.status_code == 200
+        # Answered after the reply went out: Telegram sends the chat's next update only then.
+        assert len(api.texts(CHAT)) == 1 and "0917-3276018" in api.texts(CHAT)[0]
+        again = await http.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: secret})
+        assert again.status_code == 200 and len(api.texts(CHAT)) == 1
+        junk = await http.post(WEBHOOK_PATH, content=b"{not json", headers={SECRET_HEADER: secret})
+        assert junk.status_code == 400
+        health = await http.get("/healthz")
+        assert health.status_code == 200
+        assert health.json() == {"ok": True, "mode": "webhook", "nlu": "lexical", "database": "ok"}
+        metrics = (await http.get("/metrics")).text
+        assert "portpal_webhook_rejected_total 2.0" in metrics
+        assert "portpal_duplicate_updates_total 1.0" in metrics
+        assert "portpal_outbox_pending 0.0" in metrics
+        assert "portpal_reply_seconds_count 2.0" in metrics
+
+
+async def test_updates_of_one_chat_are_applied_in_order_while_chats_run_concurrently(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        api.fail("sendMessage", *[Fault("slow", delay=0.2)] * 3)
+        for i in range(3):
+            api.user_message(CHAT, f"/forms {'陕西' if i % 2 else '珠海'}")
+            api.user_message(CHAT + i + 1, "宝鸡哪里可以办卡")
+        await wait_handled(bot, 6)
+        with bot.store.session() as s:
+            conv = s.exec(select(Conversation).where(Conversation.chat_id == str(CHAT))).one()
+            assert conv.version == 3
+        inbound = [m.text for m in bot.store.transcript("telegram", str(CHAT)) if m.direction == "in"]
+        assert inbound == ["/forms 珠海", "/forms 陕西", "/forms 珠海"]
+
+
+@pytest.mark.parametrize(("payload", "status"), [("{}", 400), ("[1]", 400), (json.dumps({"update_id": 5}), 200)])
+async def test_webhook_bodies_that_are_not_messages(tmp_path, payload, status):
+    async with (
+        BotApiDouble() as api,
+        running_bot(api, tmp_path, portpal_public_url="https://bot.example.test") as bot,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{bot.port}") as http,
+    ):
+        response = await http.post(
+            WEBHOOK_PATH, content=payload.encode(), headers={SECRET_HEADER: webhook_secret(api.token)}
+        )
+        assert response.status_code == status
+        assert api.delivered == {}
