@@ -236,6 +236,17 @@ class BotApiDouble:
             await asyncio.sleep(0.01)
         return self.calls_of(method, chat_id)
 
+    async def wait_text(self, chat_id: int, needle: str, timeout: float = 10) -> str:
+        """Wait until a message containing ``needle`` has reached a chat; returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for text in self.texts(chat_id):
+                if needle in text:
+                    return text
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no message with {needle!r} reached {chat_id}; got {self.texts(chat_id)}")
+            await asyncio.sleep(0.01)
+
     # ------------------------------------------------------------------ the HTTP side
     async def _params(self, request: Request) -> tuple[dict[str, Any], dict[str, tuple[str, bytes]]]:
         params: dict[str, Any] = {}

@@ -89,9 +89,3 @@ def test_kb_check_missing_file_is_a_clear_error(tmp_path):
     proc = run(["kb", "check", "--manual", str(tmp_path / "nope.txt")])
     assert proc.returncode == 2
     assert "manual file not found" in proc.stderr
-
-
-def test_run_with_token_says_telegram_is_not_built(tmp_path):
-    proc = run(["run"], data_dir=tmp_path, env_extra={"TELEGRAM_BOT_TOKEN": "123:abc"})
-    assert proc.returncode == 2
-    assert "no Telegram channel" in proc.stderr
