@@ -267,24 +267,22 @@ class Store:
             if result.rowcount != 1:
                 s.rollback()
                 raise StaleStateError(f"conversation {loaded.conversation_id} changed since version {loaded.version}")
-            for direction, text in messages:
-                s.add(MessageRecord(conversation_id=loaded.conversation_id, direction=direction, text=text))
-            for key in keys:
-                s.add(EventKey(key=key, conversation_id=loaded.conversation_id))
-            for channel, chat_id, payload in outbox:
-                s.add(
-                    OutboxRecord(
-                        conversation_id=loaded.conversation_id, channel=channel, chat_id=chat_id, payload=payload
-                    )
-                )
-            self._sync_reminders(s, loaded.conversation_id, state)
             try:
-                s.commit()
+                for key in keys:
+                    s.add(EventKey(key=key, conversation_id=loaded.conversation_id))
+                s.flush()  # a key stored before fails here, before anything else is written
             except IntegrityError as exc:
                 s.rollback()
-                if keys and self.seen(keys):
-                    raise DuplicateEventError(f"event {sorted(keys)} was applied before") from exc
-                raise
+                raise DuplicateEventError(f"event {sorted(keys)} was applied before") from exc
+            for direction, text in messages:
+                s.add(MessageRecord(conversation_id=loaded.conversation_id, direction=direction, text=text))
+            for channel, chat_id, payload in outbox:
+                row = OutboxRecord(
+                    conversation_id=loaded.conversation_id, channel=channel, chat_id=chat_id, payload=payload
+                )
+                s.add(row)
+            self._sync_reminders(s, loaded.conversation_id, state)
+            s.commit()
         return loaded.version + 1
 
     # ------------------------------------------------------------------ outbox
