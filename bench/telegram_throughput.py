@@ -1,5 +1,5 @@
 """Messages per second and reply latency through Telegram: N simulated users talk to the
-real bot (PTB Application, outbox, store) over the Bot API double on 127.0.0.1.
+real bot (``portpal run`` in its own process) over the Bot API double on 127.0.0.1.
 
 Each user sends a scripted conversation one message at a time, waiting for the bot's
 answer before the next, as people do. Latency is from the moment the update is queued at
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import statistics
 import sys
 import tempfile
@@ -23,14 +24,12 @@ from typing import Any
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
+import httpx
 
-from bot.api import SECRET_HEADER, WEBHOOK_PATH, webhook_secret  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.runtime import TelegramBot  # noqa: E402
-from nlu.config import NluConfig  # noqa: E402
-from nlu.engine import open_interpreter  # noqa: E402
-from tests.auxil.botapi import BotApiDouble  # noqa: E402
+from bot.api import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
+from tests.auxil.botapi import BotApiDouble
+
+PORTPAL = Path(sys.executable).with_name("portpal")
 
 SCRIPT = [
     "我们在陕西",
@@ -61,33 +60,61 @@ async def calibrate(api: BotApiDouble, push: Any, rounds: int) -> list[int]:
     return counts
 
 
+async def start_bot(env: dict[str, str], port: int, log: Path) -> asyncio.subprocess.Process:
+    """``portpal run`` in its own process (Telegram is not in the bot's process either)."""
+    out = log.open("wb")
+    # BENCH_PROFILE=FILE: run the bot under cProfile (the event loop's thread) and save there.
+    profile = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]] if os.environ.get("BENCH_PROFILE") else []
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *profile, str(PORTPAL), "run", env=env, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out
+    )
+    async with httpx.AsyncClient() as http:
+        for _ in range(1200):
+            if proc.returncode is not None:
+                raise SystemExit(f"portpal run exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"portpal run did not start:\n{log.read_text()}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def run(args: argparse.Namespace) -> None:
     data = Path(tempfile.mkdtemp(prefix="portpal-bench-"))
     async with BotApiDouble() as api, httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
-        settings: dict[str, Any] = {
-            "telegram_bot_token": api.token,
-            "telegram_api_base_url": api.base_url,
-            "portpal_data_dir": data,
-            "portpal_http_port": 0,
-            "portpal_telegram_rate": 0,  # the double is not Telegram: measure the bot, not the flood limit
-        }
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PORTPAL_PUBLIC_URL"}}
+        env.update(
+            TELEGRAM_BOT_TOKEN=api.token,
+            TELEGRAM_API_BASE_URL=api.base_url,
+            PORTPAL_DATA_DIR=str(data),
+            PORTPAL_HTTP_PORT=str(port),
+            PORTPAL_NLU=args.nlu,
+            # The double is not Telegram: measure the bot, not Telegram's flood limit.
+            PORTPAL_TELEGRAM_RATE="0",
+        )
         if args.db:
-            settings["database_url"] = args.db
+            env["DATABASE_URL"] = args.db
         if args.mode == "webhook":
-            settings["portpal_public_url"] = "https://bot.example.test"
-        config = NluConfig(mode=args.nlu, model_dir=Settings().rasa_model_dir, log_dir=data / "logs")
-        async with open_interpreter(config) as interpreter:
-            bot = TelegramBot(Settings(**settings), interpreter)
-            stop = asyncio.Event()
-            ready = asyncio.Event()
-
-            async def started(port: int) -> None:
-                ready.set()
-
-            task = asyncio.create_task(bot.run(stop, started))
-            await ready.wait()
-            secret = {SECRET_HEADER: webhook_secret(api.token)}
-            url = f"http://127.0.0.1:{bot.port}{WEBHOOK_PATH}"
+            env["PORTPAL_PUBLIC_URL"] = "https://bot.example.test"
+        proc = await start_bot(env, port, data / "bot.log")
+        secret = {SECRET_HEADER: webhook_secret(api.token)}
+        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        try:
 
             async def push(chat: int, text: str) -> None:
                 update = api.user_message(chat, text)
@@ -106,26 +133,37 @@ async def run(args: argparse.Namespace) -> None:
                     want = len(api.delivered[chat]) + counts[i]
                     started_at = time.perf_counter()
                     await push(chat, SCRIPT[i % len(SCRIPT)])
-                    while len(api.delivered[chat]) < want:
-                        if time.perf_counter() - started_at > 30:
-                            errors += 1
-                            return
-                        await asyncio.sleep(0.0005)
+                    try:
+                        await api.wait_delivered(chat, want, timeout=30)
+                    except TimeoutError:
+                        errors += 1
+                        return
                     latencies.append(time.perf_counter() - started_at)
 
+            cpu0 = cpu_seconds(proc.pid)
             t0 = time.perf_counter()
             await asyncio.gather(*(user(1000 + u) for u in range(args.users)))
             elapsed = time.perf_counter() - t0
-            stop.set()
-            await task
+            cpu = cpu_seconds(proc.pid) - cpu0
+            health = (await http.get(f"http://127.0.0.1:{port}/healthz")).json()
+            metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            inside = dict(line.split(" ") for line in metrics.splitlines() if line.startswith("portpal_reply_seconds_"))
+        finally:
+            proc.terminate()
+            await proc.wait()
     messages = len(latencies)
     db = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
     print(
-        f"telegram {args.mode:7s} nlu={interpreter.name:7s} db={db:10s} users={args.users:3d} "
+        f"telegram {args.mode:7s} nlu={health['nlu']:7s} db={db:10s} users={args.users:3d} "
         f"messages={messages:4d} in {elapsed:5.1f} s = {messages / elapsed:6.1f} msg/s   "
         f"latency p50 {statistics.median(latencies) * 1000:6.1f} ms  p99 {pct(latencies, 99) * 1000:6.1f} ms  "
         f"errors {errors}"
     )
+    count = float(inside.get("portpal_reply_seconds_count", 0))
+    if count:
+        mean = float(inside["portpal_reply_seconds_sum"]) / count * 1000
+        print(f"  inside the bot (update handler start to last reply accepted): mean {mean:.1f} ms")
+    print(f"  bot CPU: {cpu / max(1, messages) * 1000:.1f} ms per message, {cpu / elapsed * 100:.0f}% of one core")
 
 
 def main() -> None:

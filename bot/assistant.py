@@ -18,7 +18,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.core.dialogue import Dialogue, Outcome
@@ -39,6 +39,7 @@ __all__ = ["Assistant"]
 
 log = logging.getLogger(__name__)
 _MAX_RETRIES = 5
+_LEASE = timedelta(seconds=60)
 
 
 def _describe(event: Event) -> str:
@@ -141,11 +142,16 @@ class Assistant:
                     [(channel, chat_id, encode_reply(r)) for r in replies] if channel in self.outbox_channels else []
                 )
                 try:
-                    await asyncio.to_thread(self.store.save, loaded, outcome.state, messages, keys=keys, outbox=outbox)
+                    saved = await asyncio.to_thread(
+                        self.store.save, loaded, outcome.state, messages, keys=keys, outbox=outbox, lease=_LEASE
+                    )
                 except StaleStateError:
                     log.info("stale state, retrying", extra={"channel": channel, "attempt": attempt})
                     continue
                 except DuplicateEventError:
                     return duplicate
+                if saved.claimed:
+                    # Leased to this process: the channel sends them without looking them up.
+                    outcome.notes["outbox"] = saved.claimed
                 return outcome
         raise StaleStateError(f"{channel}:{chat_id}: gave up after {_MAX_RETRIES} concurrent updates")

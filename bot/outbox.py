@@ -14,13 +14,13 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot.core.replies import Button, Document, Reply
-from bot.store import Store
+from bot.store import Pending, Store
 
 __all__ = ["DeliveryError", "Outbox", "Send", "decode_reply", "encode_reply"]
 
@@ -90,42 +90,60 @@ class Outbox:
         self.max_attempts = max_attempts
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def flush(self, chat_id: str) -> int:
+    async def flush(self, chat_id: str, leased: Sequence[Pending] = ()) -> int:
         """Send the chat's pending replies in order; returns how many were sent.
 
-        Stops at the first reply that must wait (it keeps its place) or that another
-        process is sending.
+        ``leased``: rows the caller already holds (``Store.save`` leased them with the
+        event), sent without looking them up. Stops at the first reply that must wait (it
+        keeps its place) or that another process is sending.
         """
-        sent = 0
         async with self._locks[chat_id]:
+            if leased:
+                return await self._send_rows(chat_id, list(leased), held=True)
             rows = await asyncio.to_thread(self.store.pending, self.channel, chat_id)
-            for row in rows:
-                if row.next_try_at > self.clock():
-                    break  # waiting out a back-off; later replies keep their place behind it
-                if not await asyncio.to_thread(self.store.claim, row.id, self.clock(), _LEASE):
+            return await self._send_rows(chat_id, rows, held=False)
+
+    async def _send_rows(self, chat_id: str, rows: list[Pending], *, held: bool) -> int:
+        sent: list[int] = []
+        try:
+            for i, row in enumerate(rows):
+                if not held:
+                    if row.next_try_at > self.clock():
+                        break  # waiting out a back-off; later replies keep their place behind it
+                    if not await asyncio.to_thread(self.store.claim, row.id, self.clock(), _LEASE):
+                        break  # another process is sending this chat's replies
+                result = await self._send_one(chat_id, row)
+                if result == "wait":
+                    if held:
+                        await asyncio.to_thread(self.store.release, [r.id for r in rows[i + 1 :]])
                     break
-                where = {"channel": self.channel, "chat_id": chat_id, "outbox_id": row.id, "attempt": row.attempts + 1}
-                try:
-                    await self.send(chat_id, decode_reply(row.payload))
-                except DeliveryError as exc:
-                    if exc.permanent or row.attempts + 1 >= self.max_attempts:
-                        log.error("reply dropped: %s", exc, extra=where)
-                        await asyncio.to_thread(self.store.mark_failed, row.id, str(exc))
-                        continue
-                    delay = exc.retry_after or _BACKOFF[min(row.attempts, len(_BACKOFF) - 1)]
-                    log.warning("reply not delivered, retrying in %.0f s: %s", delay, exc, extra=where)
-                    until = self.clock() + timedelta(seconds=delay)
-                    await asyncio.to_thread(self.store.postpone, row.id, row.attempts + 1, until)
-                    break
-                except Exception:
-                    # A bug or an unknown failure: keep the reply for the retry loop, log the context.
-                    log.exception("reply sending failed", extra=where)
-                    until = self.clock() + timedelta(seconds=_BACKOFF[min(row.attempts, len(_BACKOFF) - 1)])
-                    await asyncio.to_thread(self.store.postpone, row.id, row.attempts + 1, until)
-                    break
-                await asyncio.to_thread(self.store.mark_sent, row.id, self.clock())
-                sent += 1
-        return sent
+                if result == "sent":
+                    sent.append(row.id)
+        finally:
+            await asyncio.to_thread(self.store.mark_sent, sent, self.clock())
+        return len(sent)
+
+    async def _send_one(self, chat_id: str, row: Pending) -> Literal["sent", "dropped", "wait"]:
+        """Send one row: sent, dropped for good, or postponed (later rows wait behind it)."""
+        where = {"channel": self.channel, "chat_id": chat_id, "outbox_id": row.id, "attempt": row.attempts + 1}
+        backoff = _BACKOFF[min(row.attempts, len(_BACKOFF) - 1)]
+        try:
+            await self.send(chat_id, decode_reply(row.payload))
+            return "sent"
+        except DeliveryError as exc:
+            if exc.permanent or row.attempts + 1 >= self.max_attempts:
+                log.error("reply dropped: %s", exc, extra=where)
+                await asyncio.to_thread(self.store.mark_failed, row.id, str(exc))
+                return "dropped"  # the next reply may go
+            delay = exc.retry_after or backoff
+            log.warning("reply not delivered, retrying in %.0f s: %s", delay, exc, extra=where)
+        except Exception:
+            # A bug or an unknown failure: keep the reply for the retry loop, log the context.
+            log.exception("reply sending failed", extra=where)
+            delay = backoff
+        until = self.clock() + timedelta(seconds=delay)
+        await asyncio.to_thread(self.store.postpone, row.id, row.attempts + 1, until)
+        return "wait"
 
     async def run_once(self) -> int:
         """Retry every chat with due replies (not the ones committed in the last ``settle``:

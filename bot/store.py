@@ -12,14 +12,15 @@ process) finds them with one indexed query; they are never only in memory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, UniqueConstraint, event, func, or_, update
+from sqlalchemy import Engine, UniqueConstraint, event, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -36,6 +37,7 @@ __all__ = [
     "OutboxRecord",
     "Pending",
     "ReminderRecord",
+    "Saved",
     "StaleStateError",
     "Store",
     "engine_url",
@@ -137,6 +139,15 @@ class Pending:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """A committed event: the conversation's new version and the outbox rows leased to
+    the saver (see ``Store.save``)."""
+
+    version: int
+    claimed: list[Pending]
+
+
+@dataclass(frozen=True)
 class DueReminder:
     channel: str
     chat_id: str
@@ -164,6 +175,7 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 
@@ -193,7 +205,11 @@ class Store:
                 if not path.exists():
                     path.touch(mode=0o600)
                 path.chmod(0o600)
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        # A pre-ping finds PostgreSQL connections the server closed; a SQLite file has none.
+        self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        self._write_lock: contextlib.AbstractContextManager[object] = (
+            threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
+        )
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         SQLModel.metadata.create_all(self.engine)
@@ -207,9 +223,12 @@ class Store:
         """Close the pooled connections (at shutdown; a closed store reconnects if used)."""
         self.engine.dispose()
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with Session(self.engine) as session:
+    @contextlib.contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """A session; ``write``: one that writes, which on SQLite waits for the other
+        writers of this process on a lock (SQLite allows one writer at a time, and its own
+        busy handler waits by sleeping in steps of up to 100 ms)."""
+        with self._write_lock if write else contextlib.nullcontext(), Session(self.engine) as session:
             yield session
 
     def load(self, channel: str, chat_id: str) -> Loaded:
@@ -222,7 +241,8 @@ class Store:
                 conv = Conversation(channel=channel, chat_id=chat_id)
                 s.add(conv)
                 try:
-                    s.commit()
+                    with self._write_lock:
+                        s.commit()
                 except IntegrityError:  # another process created it first
                     s.rollback()
                     conv = s.exec(
@@ -247,43 +267,81 @@ class Store:
         *,
         keys: Collection[str] = (),
         outbox: Sequence[tuple[str, str, str]] = (),
-    ) -> int:
-        """Store ``state`` if nobody else saved since ``loaded``; returns the new version.
+        lease: timedelta | None = None,
+    ) -> Saved:
+        """Store ``state`` if nobody else saved since ``loaded``.
 
         ``keys`` are the event's idempotency keys, ``outbox`` the replies to send as
         (channel, destination chat id, payload); both are committed with the state or not
-        at all.
+        at all. With ``lease``, the new outbox rows are leased to the caller at once (and
+        returned) unless older replies to the same chat are still unsent: the caller sends
+        them without another round trip, and nothing overtakes a waiting reply.
         """
-        with self.session() as s:
+        now = _now()
+        with self.session(write=True) as s:
+            conn = s.connection()
             stmt = (
                 update(Conversation)
                 .where(
-                    Conversation.id == loaded.conversation_id,  # type: ignore[arg-type]
-                    Conversation.version == loaded.version,  # type: ignore[arg-type]
+                    col(Conversation.id) == loaded.conversation_id,
+                    col(Conversation.version) == loaded.version,
                 )
-                .values(state=state.model_dump_json(), version=loaded.version + 1, updated_at=_now())
+                .values(state=state.model_dump_json(), version=loaded.version + 1, updated_at=now)
             )
-            result = s.connection().execute(stmt)
-            if result.rowcount != 1:
+            if conn.execute(stmt).rowcount != 1:
                 s.rollback()
                 raise StaleStateError(f"conversation {loaded.conversation_id} changed since version {loaded.version}")
-            try:
-                for key in keys:
-                    s.add(EventKey(key=key, conversation_id=loaded.conversation_id))
-                s.flush()  # a key stored before fails here, before anything else is written
-            except IntegrityError as exc:
-                s.rollback()
-                raise DuplicateEventError(f"event {sorted(keys)} was applied before") from exc
-            for direction, text in messages:
-                s.add(MessageRecord(conversation_id=loaded.conversation_id, direction=direction, text=text))
-            for channel, chat_id, payload in outbox:
-                row = OutboxRecord(
-                    conversation_id=loaded.conversation_id, channel=channel, chat_id=chat_id, payload=payload
-                )
-                s.add(row)
-            self._sync_reminders(s, loaded.conversation_id, state)
+            cid = loaded.conversation_id
+            if keys:
+                try:
+                    conn.execute(
+                        insert(EventKey), [{"key": k, "conversation_id": cid, "created_at": now} for k in keys]
+                    )
+                except IntegrityError as exc:  # stored before: nothing else is written
+                    s.rollback()
+                    raise DuplicateEventError(f"event {sorted(keys)} was applied before") from exc
+            if messages:
+                rows = [{"conversation_id": cid, "direction": d, "text": t, "created_at": now} for d, t in messages]
+                conn.execute(insert(MessageRecord), rows)
+            claimed: list[Pending] = []
+            if outbox:
+                lease_until = None
+                if lease is not None and not self._backlog(s, outbox):
+                    lease_until = now + lease
+                values = [
+                    {
+                        "conversation_id": cid, "channel": channel, "chat_id": chat_id, "payload": payload,
+                        "created_at": now, "next_try_at": now, "attempts": 0, "claimed_until": lease_until,
+                    }
+                    for channel, chat_id, payload in outbox
+                ]  # fmt: skip
+                ids = conn.execute(insert(OutboxRecord).returning(col(OutboxRecord.id)), values).scalars().all()
+                if lease_until is not None:
+                    claimed = [
+                        Pending(int(i or 0), c, chat, p, 0, now) for i, (c, chat, p) in zip(ids, outbox, strict=True)
+                    ]
+            if state.reminders or loaded.state.reminders:
+                self._sync_reminders(s, cid, state)
             s.commit()
-        return loaded.version + 1
+        return Saved(loaded.version + 1, claimed)
+
+    @staticmethod
+    def _backlog(s: Session, outbox: Sequence[tuple[str, str, str]]) -> bool:
+        """Whether a destination of these replies has older replies still unsent."""
+        for channel, chat_id in {(c, chat) for c, chat, _ in outbox}:
+            query = (
+                select(OutboxRecord.id)
+                .where(
+                    OutboxRecord.channel == channel,
+                    OutboxRecord.chat_id == chat_id,
+                    col(OutboxRecord.sent_at).is_(None),
+                    col(OutboxRecord.failed).is_(None),
+                )
+                .limit(1)
+            )
+            if s.exec(query).first() is not None:
+                return True
+        return False
 
     # ------------------------------------------------------------------ outbox
     def pending(self, channel: str, chat_id: str, limit: int = 50) -> list[Pending]:
@@ -335,25 +393,32 @@ class Store:
             )
             .values(claimed_until=now + lease)
         )
-        with self.session() as s:
+        with self.session(write=True) as s:
             claimed = s.connection().execute(stmt).rowcount == 1
             s.commit()
         return claimed
 
-    def _finish(self, row_id: int, **values: object) -> None:
-        with self.session() as s:
-            s.connection().execute(update(OutboxRecord).where(col(OutboxRecord.id) == row_id).values(**values))
+    def _finish(self, row_ids: Collection[int], **values: object) -> None:
+        if not row_ids:
+            return
+        with self.session(write=True) as s:
+            stmt = update(OutboxRecord).where(col(OutboxRecord.id).in_(list(row_ids))).values(**values)
+            s.connection().execute(stmt)
             s.commit()
 
-    def mark_sent(self, row_id: int, now: datetime) -> None:
-        self._finish(row_id, sent_at=_utc(now), claimed_until=None)
+    def mark_sent(self, row_ids: Collection[int], now: datetime) -> None:
+        self._finish(row_ids, sent_at=_utc(now), claimed_until=None)
+
+    def release(self, row_ids: Collection[int]) -> None:
+        """Give leased rows back unsent (a reply before them must wait)."""
+        self._finish(row_ids, claimed_until=None)
 
     def mark_failed(self, row_id: int, reason: str) -> None:
         """Give up on a reply the transport refuses for good (blocked bot, bad chat)."""
-        self._finish(row_id, failed=reason[:500], claimed_until=None)
+        self._finish([row_id], failed=reason[:500], claimed_until=None)
 
     def postpone(self, row_id: int, attempts: int, until: datetime) -> None:
-        self._finish(row_id, attempts=attempts, next_try_at=_utc(until), claimed_until=None)
+        self._finish([row_id], attempts=attempts, next_try_at=_utc(until), claimed_until=None)
 
     def outbox_size(self, channel: str | None = None) -> int:
         """Replies not yet sent (for /metrics and /healthz)."""
@@ -374,7 +439,7 @@ class Store:
     def shorten(self, payload: str) -> str:
         """A stable short key for ``payload``, stored so ``expand`` can restore it."""
         key = hashlib.sha256(payload.encode()).hexdigest()[:32]
-        with self.session() as s:
+        with self.session(write=True) as s:
             if s.get(ButtonPayload, key) is None:
                 s.add(ButtonPayload(key=key, payload=payload))
                 try:

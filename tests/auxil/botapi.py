@@ -69,6 +69,7 @@ class BotApiDouble:
         self._message_ids = itertools.count(1000)
         self._thread_ids = itertools.count(500)
         self._new_update = asyncio.Event()
+        self._delivery = asyncio.Condition()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
@@ -80,7 +81,8 @@ class BotApiDouble:
         return f"http://127.0.0.1:{self.port}/bot"
 
     async def __aenter__(self) -> BotApiDouble:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (no 40 ms delayed ACKs).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -216,25 +218,13 @@ class BotApiDouble:
 
     async def wait_delivered(self, chat_id: int, count: int, timeout: float = 10) -> list[dict[str, Any]]:
         """Wait until ``count`` messages (texts or documents) have reached a chat."""
-        deadline = time.monotonic() + timeout
-        while len(self.delivered[chat_id]) < count:
-            if time.monotonic() > deadline:
-                got = [m.get("text", m.get("document", {}).get("file_name")) for m in self.delivered[chat_id]]
-                raise TimeoutError(f"{count} messages not delivered to {chat_id} within {timeout} s; got {got}")
-            await asyncio.sleep(0.01)
+        try:
+            async with asyncio.timeout(timeout), self._delivery:
+                await self._delivery.wait_for(lambda: len(self.delivered[chat_id]) >= count)
+        except TimeoutError:
+            got = [m.get("text", m.get("document", {}).get("file_name")) for m in self.delivered[chat_id]]
+            raise TimeoutError(f"{count} messages not delivered to {chat_id} within {timeout} s; got {got}") from None
         return self.delivered[chat_id]
-
-    async def wait_for(
-        self, method: str, count: int = 1, chat_id: int | None = None, timeout: float = 10
-    ) -> list[Call]:
-        """Wait until ``count`` calls of ``method`` (for ``chat_id``) have arrived."""
-        deadline = time.monotonic() + timeout
-        while len(self.calls_of(method, chat_id)) < count:
-            if time.monotonic() > deadline:
-                seen = [c.method for c in self.calls]
-                raise TimeoutError(f"{count} x {method} not received within {timeout} s; calls: {seen}")
-            await asyncio.sleep(0.01)
-        return self.calls_of(method, chat_id)
 
     async def wait_text(self, chat_id: int, needle: str, timeout: float = 10) -> str:
         """Wait until a message containing ``needle`` has reached a chat; returns it."""
@@ -315,8 +305,10 @@ class BotApiDouble:
             message["reply_markup"] = params["reply_markup"]
         return message
 
-    def _deliver(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _deliver(self, message: dict[str, Any]) -> dict[str, Any]:
         self.delivered[message["chat"]["id"]].append(message)
+        async with self._delivery:
+            self._delivery.notify_all()
         return message
 
     # ------------------------------------------------------------------ methods
@@ -362,7 +354,7 @@ class BotApiDouble:
             raise ValueError(f"message text is empty or longer than 4096 characters ({units})")
         if params.get("parse_mode"):
             raise ValueError(f"unexpected parse_mode {params['parse_mode']!r}: PortPal sends plain text")
-        return self._deliver(self._message(params, text=text))
+        return await self._deliver(self._message(params, text=text))
 
     async def _m_editMessageText(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
         return self._message(params, text=str(params["text"]))
@@ -389,7 +381,7 @@ class BotApiDouble:
         caption = {"caption": params["caption"]} if params.get("caption") else {}
         if len(params.get("caption") or "") > 1024:
             raise ValueError("message caption is too long")
-        return self._deliver(self._message(params, document=document, **caption))
+        return await self._deliver(self._message(params, document=document, **caption))
 
     async def _m_createForumTopic(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
         thread_id = next(self._thread_ids)

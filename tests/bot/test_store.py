@@ -13,7 +13,7 @@ def test_new_conversation_starts_empty_and_persists(store, tmp_path):
     loaded = store.load("console", "u1")
     assert loaded.state == ConversationState() and loaded.version == 0
     new = loaded.state.model_copy(update={"region": "zhuhai"})
-    assert store.save(loaded, new, [("in", "你好"), ("out", "您好")]) == 1
+    assert store.save(loaded, new, [("in", "你好"), ("out", "您好")]).version == 1
     again = Store(store.url).load("console", "u1")  # a new process sees it
     assert again.state.region == "zhuhai" and again.version == 1
     assert [m.text for m in store.transcript("console", "u1")] == ["你好", "您好"]
@@ -70,7 +70,7 @@ def test_outbox_rows_are_committed_with_the_state_and_leased_once(db_url):
     assert store.claim(rows[0].id, now, timedelta(seconds=60))
     assert not store.claim(rows[0].id, now, timedelta(seconds=60))  # another sender holds it
     assert store.claim(rows[0].id, now + timedelta(seconds=61), timedelta(seconds=60))  # lease ran out
-    store.mark_sent(rows[0].id, now)
+    store.mark_sent([rows[0].id], now)
     assert not store.claim(rows[0].id, now + timedelta(hours=1), timedelta(seconds=60))  # done
     store.postpone(rows[1].id, 1, now + timedelta(seconds=30))
     assert store.chats_with_pending("telegram", now, timedelta(0)) == []  # backing off
