@@ -125,12 +125,13 @@ class Assistant:
         duplicate = Outcome(ConversationState(), [], notes={"duplicate": True})
         # Events of one chat are understood and applied in the order they arrived.
         async with self._locks[(channel, chat_id)]:
-            seen: bool = bool(keys) and await asyncio.to_thread(self.store.seen, list(keys))
-            if seen:
+            loaded = await self.store.call(self.store.load, channel, chat_id, list(keys))
+            if loaded.seen:
                 return duplicate
             understanding = await self.understand(event)
             for attempt in range(_MAX_RETRIES):
-                loaded = await asyncio.to_thread(self.store.load, channel, chat_id)
+                if attempt:
+                    loaded = await self.store.call(self.store.load, channel, chat_id)
                 outcome = self.dialogue.handle(loaded.state, event, understanding)
                 replies = await asyncio.to_thread(self._render, channel, chat_id, outcome.replies)
                 outcome = replace(outcome, replies=replies)

@@ -100,7 +100,7 @@ class Outbox:
         async with self._locks[chat_id]:
             if leased:
                 return await self._send_rows(chat_id, list(leased), held=True)
-            rows = await asyncio.to_thread(self.store.pending, self.channel, chat_id)
+            rows = await self.store.call(self.store.pending, self.channel, chat_id)
             return await self._send_rows(chat_id, rows, held=False)
 
     async def _send_rows(self, chat_id: str, rows: list[Pending], *, held: bool) -> int:
@@ -110,17 +110,17 @@ class Outbox:
                 if not held:
                     if row.next_try_at > self.clock():
                         break  # waiting out a back-off; later replies keep their place behind it
-                    if not await asyncio.to_thread(self.store.claim, row.id, self.clock(), _LEASE):
+                    if not await self.store.call(self.store.claim, row.id, self.clock(), _LEASE):
                         break  # another process is sending this chat's replies
                 result = await self._send_one(chat_id, row)
                 if result == "wait":
                     if held:
-                        await asyncio.to_thread(self.store.release, [r.id for r in rows[i + 1 :]])
+                        await self.store.call(self.store.release, [r.id for r in rows[i + 1 :]])
                     break
                 if result == "sent":
                     sent.append(row.id)
         finally:
-            await asyncio.to_thread(self.store.mark_sent, sent, self.clock())
+            await self.store.call(self.store.mark_sent, sent, self.clock())
         return len(sent)
 
     async def _send_one(self, chat_id: str, row: Pending) -> Literal["sent", "dropped", "wait"]:
@@ -133,7 +133,7 @@ class Outbox:
         except DeliveryError as exc:
             if exc.permanent or row.attempts + 1 >= self.max_attempts:
                 log.error("reply dropped: %s", exc, extra=where)
-                await asyncio.to_thread(self.store.mark_failed, row.id, str(exc))
+                await self.store.call(self.store.mark_failed, row.id, str(exc))
                 return "dropped"  # the next reply may go
             delay = exc.retry_after or backoff
             log.warning("reply not delivered, retrying in %.0f s: %s", delay, exc, extra=where)
@@ -142,13 +142,13 @@ class Outbox:
             log.exception("reply sending failed", extra=where)
             delay = backoff
         until = self.clock() + timedelta(seconds=delay)
-        await asyncio.to_thread(self.store.postpone, row.id, row.attempts + 1, until)
+        await self.store.call(self.store.postpone, row.id, row.attempts + 1, until)
         return "wait"
 
     async def run_once(self) -> int:
         """Retry every chat with due replies (not the ones committed in the last ``settle``:
         their event's handler is sending them)."""
-        chats = await asyncio.to_thread(self.store.chats_with_pending, self.channel, self.clock(), self.settle)
+        chats = await self.store.call(self.store.chats_with_pending, self.channel, self.clock(), self.settle)
         sent = 0
         for chat_id in chats:
             sent += await self.flush(chat_id)

@@ -52,7 +52,7 @@ class ReminderScheduler:
     async def run_due(self) -> int:
         """Fire every reminder due now; returns how many produced a message."""
         now = self.clock()
-        due = await asyncio.to_thread(self.assistant.store.due_reminders, now, self.channels)
+        due = await self.assistant.store.call(self.assistant.store.due_reminders, now, self.channels)
         sent = 0
         for reminder in due:
             where = {"channel": reminder.channel, "chat_id": reminder.chat_id, "reminder": reminder.key}
@@ -77,7 +77,7 @@ class ReminderScheduler:
         while True:
             try:
                 await self.run_due()
-                next_due = await asyncio.to_thread(self.assistant.store.next_due, self.channels)
+                next_due = await self.assistant.store.call(self.assistant.store.next_due, self.channels)
             except Exception:
                 log.exception("reminder pass failed; retrying")
                 next_due = None

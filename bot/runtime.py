@@ -95,7 +95,7 @@ class TelegramBot:
             "nlu": self.assistant.interpreter.name,
         }
         try:
-            await asyncio.to_thread(self.store.ping)
+            await self.store.call(self.store.ping)
             details["database"] = "ok"
         except Exception as exc:
             details["database"] = f"unreachable: {type(exc).__name__}"

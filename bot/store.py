@@ -12,13 +12,15 @@ process) finds them with one indexed query; they are never only in memory.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine, UniqueConstraint, event, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +44,10 @@ __all__ = [
     "Store",
     "engine_url",
 ]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _now() -> datetime:
@@ -168,6 +174,7 @@ class Loaded:
     conversation_id: int
     state: ConversationState
     version: int
+    seen: bool = False  # one of the keys given to ``load`` is stored: the event was applied
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
@@ -207,12 +214,22 @@ class Store:
                 path.chmod(0o600)
         # A pre-ping finds PostgreSQL connections the server closed; a SQLite file has none.
         self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        self.inline = url.startswith("sqlite")
         self._write_lock: contextlib.AbstractContextManager[object] = (
             threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
         )
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         SQLModel.metadata.create_all(self.engine)
+
+    async def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a store method from async code: in a worker thread for a database server,
+        inline for SQLite. SQLite's calls take well under a millisecond, and a thread that
+        holds SQLite's single write lock while waiting for the GIL (a busy event loop gives
+        it up every 5 ms) would make every other writer wait too."""
+        if self.inline:
+            return fn(*args, **kwargs)
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     def ping(self) -> None:
         """Raise if the database cannot be reached (for /healthz)."""
@@ -231,9 +248,12 @@ class Store:
         with self._write_lock if write else contextlib.nullcontext(), Session(self.engine) as session:
             yield session
 
-    def load(self, channel: str, chat_id: str) -> Loaded:
-        """The stored state of a chat, creating the conversation on first contact."""
+    def load(self, channel: str, chat_id: str, keys: Collection[str] = ()) -> Loaded:
+        """The stored state of a chat, creating the conversation on first contact; with
+        ``keys``, also whether the event they name was applied (``Loaded.seen``)."""
         with self.session() as s:
+            if keys and s.exec(select(EventKey.key).where(col(EventKey.key).in_(list(keys)))).first() is not None:
+                return Loaded(0, ConversationState(), 0, seen=True)
             conv = s.exec(
                 select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
             ).first()

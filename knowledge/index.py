@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 from rank_bm25 import BM25Okapi
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from knowledge.loader import DATA_DIR, KnowledgeBase, load_default
 from knowledge.render import search_texts
@@ -82,6 +83,10 @@ class Retriever:
         self._bm25_bigrams = BM25Okapi(bigram_corpus)
         self._max_idf = max(self._bm25_words.idf.values())
         self._max_bigram_idf = max(self._bm25_bigrams.idf.values())
+        # Every document's fuzzy-match phrases in one list, scored in one rapidfuzz call per
+        # question; ``_phrase_owner`` says which document each phrase belongs to.
+        self._phrases = [p for d in self._docs for p in d.phrases]
+        self._phrase_owner = np.array([i for i, d in enumerate(self._docs) for _ in d.phrases], dtype=np.intp)
         self._aliases: list[tuple[str, str]] = sorted(
             ((normalize(a), key) for key, r in kb.regions.items() for a in r.aliases),
             key=lambda pair: -len(pair[0]),
@@ -137,26 +142,34 @@ class Retriever:
         top_word = max(max(word_scores), 1e-9)
         top_bigram = max(max(bigram_scores), 1e-9)
 
+        # Per-question constants, computed once rather than once per document.
+        w_idf = [(w, self._idf(w)) for w in q_words]
+        w_grams = {w: [w[j : j + 2] for j in range(len(w) - 1)] for w in q_words if len(w) >= 2 and not w.isascii()}
+        total = sum(idf for _, idf in w_idf)
+        b_idf = [(b, self._bigram_idf(b)) for b in q_bigrams]
+        b_total = sum(idf for _, idf in b_idf)
+        fuzzy = np.zeros(len(self._docs))
+        if self._phrases:
+            ratios = process.cdist([canonical], self._phrases, scorer=fuzz.ratio, dtype=np.float64)[0]
+            np.maximum.at(fuzzy, self._phrase_owner, ratios / 100.0)
+
         hits: list[Hit] = []
         for i, doc in enumerate(self._docs):
             entry = doc.entry
             if region and entry.region != region:
                 continue
             implicit = self._region_names.get(entry.region, set())
-            total = covered = 0.0
-            for w in q_words:
-                idf = self._idf(w)
-                total += idf
+            covered = 0.0
+            for w, idf in w_idf:
                 if w in doc.words or w in implicit:
                     covered += idf
-                elif len(w) >= 2 and not w.isascii():
-                    grams = [w[j : j + 2] for j in range(len(w) - 1)]
+                elif w in w_grams:
+                    grams = w_grams[w]
                     share = sum(g in doc.bigrams for g in grams) / len(grams)
                     covered += idf * 0.6 * share
             word_cov = covered / total if total else 0.0
-            b_total = sum(self._bigram_idf(b) for b in q_bigrams)
-            b_cov = sum(self._bigram_idf(b) for b in q_bigrams if b in doc.bigrams) / b_total if b_total else word_cov
-            fz = max((fuzz.ratio(canonical, p) for p in doc.phrases), default=0.0) / 100.0
+            b_cov = sum(idf for b, idf in b_idf if b in doc.bigrams) / b_total if b_total else word_cov
+            fz = float(fuzzy[i])
             confidence = 0.5 * word_cov + 0.3 * b_cov + 0.2 * fz
             if fz >= 0.85:
                 confidence = max(confidence, fz)

@@ -59,7 +59,11 @@ def rank(
     has_rasa = nlu is not None and nlu.engine == "rasa"
     if strategy == "rasa" and has_rasa and nlu is not None:
         return _rasa_only(retriever, region, nlu)[:k]
-    lexical = retriever.search(question, region, k=None if has_rasa else k)
+    if nlu is not None and nlu.hits and nlu.text == question:
+        # The lexical engine ranked this very text already (over all regions).
+        lexical = [h for h in nlu.hits if not region or h.entry.region == region]
+    else:
+        lexical = retriever.search(question, region, k=None if has_rasa else k)
     if strategy == "lexical" or not has_rasa or nlu is None:
         return lexical[:k]
     # Rasa learned its entries from Chinese examples (an entry's English title at most), so

@@ -8,7 +8,10 @@ can report which engine answered and the bot can fall back from one engine to an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from knowledge.index import Hit
 
 __all__ = ["FAQ_INTENT", "OUT_OF_SCOPE", "Interpreter", "Understanding"]
 
@@ -34,6 +37,9 @@ class Understanding:
     entities: dict[str, str] = field(default_factory=dict)
     faq_ranking: tuple[tuple[str, float], ...] = ()
     intent_ranking: tuple[tuple[str, float], ...] = ()
+    # The lexical engine's full ranking of ``text`` over all regions, kept so answering
+    # the same text does not search again (filtering by region gives the same order).
+    hits: tuple[Hit, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_faq(self) -> bool:

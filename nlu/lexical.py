@@ -112,11 +112,13 @@ class LexicalInterpreter:
         chat = self.chat_intent(text)
         if chat is not None:
             return Understanding(text, chat[0], chat[1], self.name, lang, entities)
-        hits = self.retriever.search(text, entities.get("region"), k=1)
-        if not hits:
-            return Understanding(text, FAQ_INTENT, 0.0, self.name, lang, entities)
-        top = hits[0]
-        return Understanding(text, f"{FAQ_INTENT}/{top.entry.id}", top.confidence, self.name, lang, entities)
+        ranking = tuple(self.retriever.search(text, None, k=None))
+        region = entities.get("region")
+        top = next((h for h in ranking if not region or h.entry.region == region), None)
+        if top is None:
+            return Understanding(text, FAQ_INTENT, 0.0, self.name, lang, entities, hits=ranking)
+        intent = f"{FAQ_INTENT}/{top.entry.id}"
+        return Understanding(text, intent, top.confidence, self.name, lang, entities, hits=ranking)
 
     async def parse(self, text: str) -> Understanding:
         return self.parse_sync(text)

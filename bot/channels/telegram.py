@@ -331,7 +331,9 @@ class TelegramChannel:
         chat_id = str(message.chat_id)
         payload = query.data or ""
         if payload.startswith(_LONG_PAYLOAD):
-            stored: str | None = await asyncio.to_thread(self.assistant.store.expand, payload[len(_LONG_PAYLOAD) :])
+            stored: str | None = await self.assistant.store.call(
+                self.assistant.store.expand, payload[len(_LONG_PAYLOAD) :]
+            )
             payload = stored or "stale"  # the core answers an unknown payload as a stale button
         # Stop the spinner and take the keyboard away, then apply the press: the keyboard's
         # key makes a second press of it (already on its way) a no-op.
@@ -392,7 +394,7 @@ class TelegramChannel:
     async def send(self, chat_id: str, reply: Reply) -> None:
         """One reply as Bot API calls; raises ``DeliveryError`` if it did not get through."""
         try:
-            markup = await asyncio.to_thread(self.keyboard, reply.buttons)
+            markup = await asyncio.to_thread(self.keyboard, reply.buttons) if reply.buttons else None
             if reply.document is not None:
                 await self._send_document(chat_id, reply, markup)
                 return
