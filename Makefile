@@ -75,6 +75,9 @@ bench: $(STAMP) model
 	$(BIN)/python bench/nlu_compare.py
 	$(BIN)/python bench/walkthrough_latency.py
 	$(BIN)/python bench/form_render.py --pdf
+	$(BIN)/python bench/telegram_throughput.py --users 50 --mode polling
+	$(BIN)/python bench/telegram_throughput.py --users 50 --mode webhook
+	$(BIN)/python bench/telegram_throughput.py --users 20 --nlu rasa
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from bot.api import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
+from bot.config import Settings
 from tests.auxil.botapi import BotApiDouble
 
 PORTPAL = Path(sys.executable).with_name("portpal")
@@ -109,6 +110,8 @@ async def run(args: argparse.Namespace) -> None:
         )
         if args.db:
             env["DATABASE_URL"] = args.db
+        # The bot's data dir is a temporary one; the trained Rasa model is where `make model` put it.
+        env.setdefault("PORTPAL_RASA_MODEL_DIR", str(Settings().rasa_model_dir))
         if args.mode == "webhook":
             env["PORTPAL_PUBLIC_URL"] = "https://bot.example.test"
         proc = await start_bot(env, port, data / "bot.log")
