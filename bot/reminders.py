@@ -16,15 +16,16 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 
 from bot.assistant import Assistant
+from bot.core.dialogue import Outcome
 from bot.core.events import Timer
-from bot.core.replies import Reply
 
 __all__ = ["Deliver", "ReminderScheduler", "utc_now"]
 
 log = logging.getLogger(__name__)
 
-# Sends a fired reminder's replies to (channel, chat id).
-Deliver = Callable[[str, str, list[Reply]], Awaitable[None]]
+# Sends a fired reminder's committed outcome (its replies; for an outbox channel, the
+# outbox rows leased with it) to (channel, chat id).
+Deliver = Callable[[str, str, Outcome], Awaitable[None]]
 
 
 def utc_now() -> datetime:
@@ -64,7 +65,7 @@ class ReminderScheduler:
             if not outcome.replies:
                 continue
             try:
-                await self.deliver(reminder.channel, reminder.chat_id, outcome.replies)
+                await self.deliver(reminder.channel, reminder.chat_id, outcome)
             except Exception:
                 # The state already records it as sent; the transcript keeps the text.
                 log.exception("reminder could not be delivered", extra=where)

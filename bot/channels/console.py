@@ -14,6 +14,7 @@ from typing import TextIO
 from rich.console import Console
 
 from bot.assistant import Assistant
+from bot.core.dialogue import Outcome
 from bot.core.events import ButtonPress, Command, Event, TextMessage
 from bot.core.replies import Button, Reply
 
@@ -61,10 +62,10 @@ class ConsoleChannel:
         if not self.interactive:
             self.console.print("")
 
-    async def deliver(self, channel: str, chat_id: str, replies: list[Reply]) -> None:
+    async def deliver(self, channel: str, chat_id: str, outcome: Outcome) -> None:
         """Show replies the bot sends unprompted (reminders) for this terminal's chat."""
         if channel == CHANNEL and chat_id == self.chat_id:
-            self.render(replies)
+            self.render(outcome.replies)
 
     async def send(self, line: str) -> list[Reply]:
         if not self.interactive:

@@ -58,6 +58,7 @@ from telegram.ext import (
 )
 
 from bot.assistant import Assistant
+from bot.core.dialogue import Outcome
 from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessage
 from bot.core.replies import Button, Reply
 from bot.metrics import Metrics
@@ -424,10 +425,11 @@ class TelegramChannel:
         )
         self.metrics.sent.labels("sendDocument").inc()
 
-    async def deliver(self, channel: str, chat_id: str, replies: list[Reply]) -> None:
+    async def deliver(self, channel: str, chat_id: str, outcome: Outcome) -> None:
         """Send what the bot says unprompted (reminders): they are in the outbox already."""
         if channel == CHANNEL:
-            await self.outbox.flush(chat_id)
+            leased = outcome.notes.get("outbox")
+            await self.outbox.flush(chat_id, leased if isinstance(leased, list) else ())
 
     # ------------------------------------------------------------------ start-up
     async def register_commands(self) -> bool:

@@ -52,8 +52,8 @@ async def test_reminders_are_rescheduled_after_a_restart_and_sent_once(db_url, o
 
     sent: list[tuple[str, str, str]] = []
 
-    async def deliver(channel, chat_id, replies):
-        sent.extend((channel, chat_id, r.text) for r in replies)
+    async def deliver(channel, chat_id, outcome):
+        sent.extend((channel, chat_id, r.text) for r in outcome.replies)
 
     now = T0 + timedelta(days=3, hours=1)  # Monday 10:00 in China
     scheduler = ReminderScheduler(Assistant(store, lexical, retriever), deliver, clock=lambda: now)
@@ -71,7 +71,7 @@ async def test_other_channels_reminders_are_left_alone(db_url, opened, lexical, 
     store = opened()
     delivered = []
 
-    async def deliver(channel, chat_id, replies):
+    async def deliver(channel, chat_id, outcome):
         delivered.append(chat_id)
 
     later = T0 + timedelta(days=30)
@@ -86,7 +86,7 @@ async def test_a_failed_delivery_is_logged_with_context(db_url, opened, lexical,
     await _zhuhai_ticket_submitted(db_url, lexical, retriever)
     store = opened()
 
-    async def broken(channel, chat_id, replies):
+    async def broken(channel, chat_id, outcome):
         raise ConnectionError("terminal closed")
 
     later = T0 + timedelta(days=30)

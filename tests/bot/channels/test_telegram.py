@@ -6,17 +6,22 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from datetime import UTC, datetime, timedelta
 
 import docx
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
 from bot.api import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
+from bot.assistant import Assistant
 from bot.channels.telegram import COMMANDS, MAX_TEXT, split_text, utf16_len
+from bot.core.events import ButtonPress, TextMessage
 from bot.core.replies import Button, Reply
 from bot.runtime import StartupError
-from bot.store import Conversation
+from bot.store import Conversation, OutboxRecord, Store
+from nlu.lexical import default_lexical
 from tests.auxil.botapi import BotApiDouble, Fault
 from tests.auxil.telegram import TgUser, handled, running_bot, wait_handled
 
@@ -253,3 +258,41 @@ async def test_webhook_bodies_that_are_not_messages(tmp_path, payload, status):
         )
         assert response.status_code == status
         assert api.delivered == {}
+
+
+async def test_due_reminders_reach_telegram_and_a_failed_send_is_retried(tmp_path):
+    """Reminders that fell due while the bot was down are sent at start-up through the outbox;
+    a Bot API failure does not lose them."""
+    t0 = datetime.now(UTC) - timedelta(days=20)
+    store = Store(f"sqlite:///{tmp_path / 'portpal.sqlite3'}")
+    assistant = Assistant(store, default_lexical(), outbox_channels={"telegram"})
+    for event in (
+        TextMessage("开始办理珠海的入网", at=t0),
+        ButtonPress("wt:company:later", at=t0),
+        ButtonPress("wt:choice:customs_code:has_code", at=t0),
+        ButtonPress("wt:choice:agent:agent", at=t0),
+        ButtonPress("wt:ms:cs_account_registered", at=t0),
+        ButtonPress("wt:ms:local_ticket_submitted", at=t0),
+    ):
+        await assistant.handle("telegram", str(CHAT), event)
+    # Nothing of that conversation was sent (it was "before"); only the reminders are of interest.
+    with store.session() as s:
+        s.connection().execute(update(OutboxRecord).values(sent_at=datetime.now(UTC)))
+        s.commit()
+    due = store.due_reminders(datetime.now(UTC))
+    assert due
+    store.close()
+    async with BotApiDouble() as api:
+        api.fail("sendMessage", Fault("500"))
+        async with running_bot(api, tmp_path) as bot:
+            await api.wait_delivered(CHAT, len(due) - 1, timeout=15)
+            for _ in range(300):
+                if not bot.store.due_reminders(datetime.now(UTC)) and bot.store.outbox_size() == 0:
+                    break
+                await asyncio.sleep(0.02)
+            texts = api.texts(CHAT)
+            assert bot.store.due_reminders(datetime.now(UTC)) == []
+            assert bot.store.outbox_size() == 0
+    assert len(texts) == len(set(texts)) >= 1  # each reminder once
+    assert any("工单" in t or "备案" in t for t in texts), texts
+    assert len(api.calls_of("sendMessage", CHAT)) == len(texts) + 1  # the failed one, retried
