@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Engine, UniqueConstraint, event, func, insert, or_, update
+from sqlalchemy import Connection, Engine, UniqueConstraint, event, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -250,27 +250,30 @@ class Store:
 
     def load(self, channel: str, chat_id: str, keys: Collection[str] = ()) -> Loaded:
         """The stored state of a chat, creating the conversation on first contact; with
-        ``keys``, also whether the event they name was applied (``Loaded.seen``)."""
-        with self.session() as s:
-            if keys and s.exec(select(EventKey.key).where(col(EventKey.key).in_(list(keys)))).first() is not None:
+        ``keys``, also whether the event they name was applied (``Loaded.seen``).
+
+        Plain SQL expressions rather than ORM objects: this runs for every message.
+        """
+        find = select(col(Conversation.id), col(Conversation.state), col(Conversation.version)).where(
+            col(Conversation.channel) == channel, col(Conversation.chat_id) == chat_id
+        )
+        with self.engine.connect() as conn:
+            if keys and conn.execute(select(col(EventKey.key)).where(col(EventKey.key).in_(list(keys)))).first():
                 return Loaded(0, ConversationState(), 0, seen=True)
-            conv = s.exec(
-                select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
-            ).first()
-            if conv is None:
-                conv = Conversation(channel=channel, chat_id=chat_id)
-                s.add(conv)
+            row = conn.execute(find).first()
+            if row is None:
+                now = _now()
+                new = {"channel": channel, "chat_id": chat_id, "state": "{}", "version": 0}
                 try:
                     with self._write_lock:
-                        s.commit()
+                        conn.execute(insert(Conversation).values(created_at=now, updated_at=now, **new))
+                        conn.commit()
                 except IntegrityError:  # another process created it first
-                    s.rollback()
-                    conv = s.exec(
-                        select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
-                    ).one()
-                s.refresh(conv)
-            assert conv.id is not None
-            return Loaded(conv.id, ConversationState.model_validate_json(conv.state), conv.version)
+                    conn.rollback()
+                row = conn.execute(find).one()
+            conversation_id, state, version = row
+            assert conversation_id is not None
+            return Loaded(conversation_id, ConversationState.model_validate_json(state), version)
 
     def seen(self, keys: Collection[str]) -> bool:
         """Whether any of these idempotency keys is stored (the event was applied)."""
@@ -298,8 +301,7 @@ class Store:
         them without another round trip, and nothing overtakes a waiting reply.
         """
         now = _now()
-        with self.session(write=True) as s:
-            conn = s.connection()
+        with self._write_lock, self.engine.connect() as conn:
             stmt = (
                 update(Conversation)
                 .where(
@@ -309,7 +311,7 @@ class Store:
                 .values(state=state.model_dump_json(), version=loaded.version + 1, updated_at=now)
             )
             if conn.execute(stmt).rowcount != 1:
-                s.rollback()
+                conn.rollback()
                 raise StaleStateError(f"conversation {loaded.conversation_id} changed since version {loaded.version}")
             cid = loaded.conversation_id
             if keys:
@@ -318,7 +320,7 @@ class Store:
                         insert(EventKey), [{"key": k, "conversation_id": cid, "created_at": now} for k in keys]
                     )
                 except IntegrityError as exc:  # stored before: nothing else is written
-                    s.rollback()
+                    conn.rollback()
                     raise DuplicateEventError(f"event {sorted(keys)} was applied before") from exc
             if messages:
                 rows = [{"conversation_id": cid, "direction": d, "text": t, "created_at": now} for d, t in messages]
@@ -326,7 +328,7 @@ class Store:
             claimed: list[Pending] = []
             if outbox:
                 lease_until = None
-                if lease is not None and not self._backlog(s, outbox):
+                if lease is not None and not self._backlog(conn, outbox):
                     lease_until = now + lease
                 values = [
                     {
@@ -341,25 +343,27 @@ class Store:
                         Pending(int(i or 0), c, chat, p, 0, now) for i, (c, chat, p) in zip(ids, outbox, strict=True)
                     ]
             if state.reminders or loaded.state.reminders:
-                self._sync_reminders(s, cid, state)
-            s.commit()
+                with Session(bind=conn) as session:
+                    self._sync_reminders(session, cid, state)
+                    session.flush()
+            conn.commit()
         return Saved(loaded.version + 1, claimed)
 
     @staticmethod
-    def _backlog(s: Session, outbox: Sequence[tuple[str, str, str]]) -> bool:
+    def _backlog(conn: Connection, outbox: Sequence[tuple[str, str, str]]) -> bool:
         """Whether a destination of these replies has older replies still unsent."""
         for channel, chat_id in {(c, chat) for c, chat, _ in outbox}:
             query = (
-                select(OutboxRecord.id)
+                select(col(OutboxRecord.id))
                 .where(
-                    OutboxRecord.channel == channel,
-                    OutboxRecord.chat_id == chat_id,
+                    col(OutboxRecord.channel) == channel,
+                    col(OutboxRecord.chat_id) == chat_id,
                     col(OutboxRecord.sent_at).is_(None),
                     col(OutboxRecord.failed).is_(None),
                 )
                 .limit(1)
             )
-            if s.exec(query).first() is not None:
+            if conn.execute(query).first() is not None:
                 return True
         return False
 
