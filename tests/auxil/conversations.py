@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from bot.assistant import Assistant
+from bot.core.dialogue import Outcome
 from bot.core.events import ButtonPress, Command, Event, TextMessage
 from bot.core.replies import Button, Reply
 from bot.reminders import ReminderScheduler
@@ -128,9 +129,9 @@ class CoreRunner:
                 buttons = ()
                 clock = clock + timedelta(days=turn.days)
 
-                async def collect(channel: str, chat_id: str, out: list[Reply], _r: list[Reply] = replies) -> None:
+                async def collect(channel: str, chat_id: str, out: Outcome, _r: list[Reply] = replies) -> None:
                     if chat_id == conv.chat_id:
-                        _r.extend(out)
+                        _r.extend(out.replies)
 
                 scheduler = ReminderScheduler(assistant, collect, channels=[self.channel], clock=lambda t=clock: t)
                 await scheduler.run_due()
