@@ -71,7 +71,7 @@ async def run(url: str, rounds: int) -> None:
     )
     sent = 0
 
-    async def deliver(channel: str, chat_id: str, replies: list[object]) -> None:
+    async def deliver(channel: str, chat_id: str, outcome: object) -> None:
         nonlocal sent
         sent += 1
 
