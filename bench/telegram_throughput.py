@@ -5,7 +5,7 @@ Each user sends a scripted conversation one message at a time, waiting for the b
 answer before the next, as people do. Latency is from the moment the update is queued at
 the Bot API to the moment the last reply of that update reaches the Bot API: it includes
 getUpdates (polling) or the webhook POST. Run: ``python bench/telegram_throughput.py
-[--users 50] [--rounds 8] [--mode polling|webhook] [--nlu lexical|rasa] [--db URL]``.
+[--users 50] [--rounds 8] [--mode polling|webhook] [--replicas N] [--nlu lexical|rasa] [--db URL]``.
 """
 
 from __future__ import annotations
@@ -97,13 +97,10 @@ def free_port() -> int:
 async def run(args: argparse.Namespace) -> None:
     data = Path(tempfile.mkdtemp(prefix="portpal-bench-"))
     async with BotApiDouble() as api, httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
-        port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PORTPAL_PUBLIC_URL"}}
         env.update(
             TELEGRAM_BOT_TOKEN=api.token,
             TELEGRAM_API_BASE_URL=api.base_url,
-            PORTPAL_DATA_DIR=str(data),
-            PORTPAL_HTTP_PORT=str(port),
             PORTPAL_NLU=args.nlu,
             # The double is not Telegram: measure the bot, not Telegram's flood limit.
             PORTPAL_TELEGRAM_RATE="0",
@@ -114,16 +111,23 @@ async def run(args: argparse.Namespace) -> None:
         env.setdefault("PORTPAL_RASA_MODEL_DIR", str(Settings().rasa_model_dir))
         if args.mode == "webhook":
             env["PORTPAL_PUBLIC_URL"] = "https://bot.example.test"
-        proc = await start_bot(env, port, data / "bot.log")
+        ports = [free_port() for _ in range(args.replicas)]
+        procs = []
+        for i, port in enumerate(ports):
+            replica_env = {**env, "PORTPAL_HTTP_PORT": str(port), "PORTPAL_DATA_DIR": str(data / f"r{i}")}
+            if not args.db:  # replicas share the SQLite file of the first one
+                replica_env["DATABASE_URL"] = f"sqlite:///{data / 'portpal.sqlite3'}"
+            procs.append(await start_bot(replica_env, port, data / f"bot{i}.log"))
         secret = {SECRET_HEADER: webhook_secret(api.token)}
-        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+        urls = [f"http://127.0.0.1:{port}{WEBHOOK_PATH}" for port in ports]
         try:
 
             async def push(chat: int, text: str) -> None:
                 update = api.user_message(chat, text)
                 if args.mode == "webhook":
                     api.take_updates()
-                    response = await http.post(url, json=update, headers=secret)
+                    # A reverse proxy hashing on the chat would send each chat to one replica.
+                    response = await http.post(urls[chat % len(urls)], json=update, headers=secret)
                     response.raise_for_status()
 
             counts = await calibrate(api, push, args.rounds)
@@ -143,21 +147,27 @@ async def run(args: argparse.Namespace) -> None:
                         return
                     latencies.append(time.perf_counter() - started_at)
 
-            cpu0 = cpu_seconds(proc.pid)
+            cpu0 = sum(cpu_seconds(p.pid) for p in procs)
             t0 = time.perf_counter()
             await asyncio.gather(*(user(1000 + u) for u in range(args.users)))
             elapsed = time.perf_counter() - t0
-            cpu = cpu_seconds(proc.pid) - cpu0
-            health = (await http.get(f"http://127.0.0.1:{port}/healthz")).json()
-            metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-            inside = dict(line.split(" ") for line in metrics.splitlines() if line.startswith("portpal_reply_seconds_"))
+            cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+            health = (await http.get(f"http://127.0.0.1:{ports[0]}/healthz")).json()
+            inside: dict[str, float] = {}
+            for port in ports:
+                metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                for line in metrics.splitlines():
+                    if line.startswith("portpal_reply_seconds_"):
+                        name, value = line.split(" ")
+                        inside[name] = inside.get(name, 0.0) + float(value)
         finally:
-            proc.terminate()
-            await proc.wait()
+            for proc in procs:
+                proc.terminate()
+                await proc.wait()
     messages = len(latencies)
     db = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
     print(
-        f"telegram {args.mode:7s} nlu={health['nlu']:7s} db={db:10s} users={args.users:3d} "
+        f"telegram {args.mode:7s} x{args.replicas} nlu={health['nlu']:7s} db={db:10s} users={args.users:3d} "
         f"messages={messages:4d} in {elapsed:5.1f} s = {messages / elapsed:6.1f} msg/s   "
         f"latency p50 {statistics.median(latencies) * 1000:6.1f} ms  p99 {pct(latencies, 99) * 1000:6.1f} ms  "
         f"errors {errors}"
@@ -166,7 +176,10 @@ async def run(args: argparse.Namespace) -> None:
     if count:
         mean = float(inside["portpal_reply_seconds_sum"]) / count * 1000
         print(f"  inside the bot (update handler start to last reply accepted): mean {mean:.1f} ms")
-    print(f"  bot CPU: {cpu / max(1, messages) * 1000:.1f} ms per message, {cpu / elapsed * 100:.0f}% of one core")
+    print(
+        f"  bot CPU: {cpu / max(1, messages) * 1000:.1f} ms per message, {cpu / elapsed * 100:.0f}% of one core "
+        f"over {args.replicas} process(es)"
+    )
 
 
 def main() -> None:
@@ -175,8 +188,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--mode", choices=["polling", "webhook"], default="polling")
     parser.add_argument("--nlu", choices=["lexical", "rasa"], default="lexical")
+    parser.add_argument("--replicas", type=int, default=1, help="bot processes (webhook mode only)")
     parser.add_argument("--db", default=None, help="database URL (default: a SQLite file in a temp dir)")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    if args.replicas > 1 and args.mode != "webhook":
+        parser.error("--replicas needs --mode webhook (Telegram hands polled updates to one consumer)")
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":
