@@ -124,12 +124,19 @@ class TelegramBot:
             else:
                 updater = self.application.updater
                 assert updater is not None
-                await updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=30)
+                await updater.start_polling(
+                    allowed_updates=ALLOWED_UPDATES, timeout=30, error_callback=self._polling_error
+                )
                 log.info("polling mode: fetching updates from %s", self.api_url)
         except TelegramError as exc:
             await self.application.shutdown()
             raise StartupError(f"could not {'set the webhook' if self.webhook else 'start polling'}: {exc}", 3) from exc
         await self.application.start()
+
+    def _polling_error(self, exc: TelegramError) -> None:
+        """A failed getUpdates (PTB retries with back-off): one line, not a traceback each time."""
+        self.metrics.errors.labels("polling").inc()
+        log.warning("getUpdates failed, retrying: %s", exc)
 
     async def run(
         self, stop: asyncio.Event | None = None, started: Callable[[int], Awaitable[None]] | None = None

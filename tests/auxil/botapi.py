@@ -216,6 +216,18 @@ class BotApiDouble:
                 return message["message_id"], keys
         raise AssertionError(f"no keyboard delivered to chat {chat_id}")
 
+    async def wait_for(
+        self, method: str, count: int = 1, chat_id: int | None = None, timeout: float = 10
+    ) -> list[Call]:
+        """Wait until ``count`` calls of ``method`` (for ``chat_id``) have arrived."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls_of(method, chat_id)) < count:
+            if time.monotonic() > deadline:
+                seen = [c.method for c in self.calls]
+                raise TimeoutError(f"{count} x {method} not received within {timeout} s; calls: {seen}")
+            await asyncio.sleep(0.01)
+        return self.calls_of(method, chat_id)
+
     async def wait_delivered(self, chat_id: int, count: int, timeout: float = 10) -> list[dict[str, Any]]:
         """Wait until ``count`` messages (texts or documents) have reached a chat."""
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import docx
@@ -296,3 +297,18 @@ async def test_due_reminders_reach_telegram_and_a_failed_send_is_retried(tmp_pat
     assert len(texts) == len(set(texts)) >= 1  # each reminder once
     assert any("工单" in t or "备案" in t for t in texts), texts
     assert len(api.calls_of("sendMessage", CHAT)) == len(texts) + 1  # the failed one, retried
+
+
+async def test_a_failing_getupdates_is_one_log_line_and_polling_goes_on(tmp_path, caplog):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        api.fail("getUpdates", Fault("500"), Fault("500"))
+        with caplog.at_level(logging.WARNING):
+            for _ in range(500):
+                if len([r for r in caplog.records if "getUpdates failed, retrying" in r.getMessage()]) == 2:
+                    break
+                await asyncio.sleep(0.02)
+            answer = await TgUser(api, bot, CHAT).say("宝鸡哪里可以办卡")
+        assert "0917-3276018" in answer
+        failures = [r for r in caplog.records if "getUpdates failed, retrying" in r.getMessage()]
+        assert len(failures) == 2 and not any(r.exc_info for r in caplog.records)
+        assert 'portpal_errors_total{where="polling"} 2.0' in bot.metrics.render().decode()
