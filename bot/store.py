@@ -258,7 +258,7 @@ class Store:
             col(Conversation.channel) == channel, col(Conversation.chat_id) == chat_id
         )
         with self.engine.connect() as conn:
-            if keys and conn.execute(select(col(EventKey.key)).where(col(EventKey.key).in_(list(keys)))).first():
+            if self._seen(conn, keys):
                 return Loaded(0, ConversationState(), 0, seen=True)
             row = conn.execute(find).first()
             if row is None:
@@ -277,10 +277,14 @@ class Store:
 
     def seen(self, keys: Collection[str]) -> bool:
         """Whether any of these idempotency keys is stored (the event was applied)."""
+        with self.engine.connect() as conn:
+            return self._seen(conn, keys)
+
+    @staticmethod
+    def _seen(conn: Connection, keys: Collection[str]) -> bool:
         if not keys:
             return False
-        with self.session() as s:
-            return s.exec(select(EventKey.key).where(col(EventKey.key).in_(list(keys)))).first() is not None
+        return conn.execute(select(col(EventKey.key)).where(col(EventKey.key).in_(list(keys)))).first() is not None
 
     def save(
         self,

@@ -35,3 +35,16 @@ class Walk:
 
     def buttons(self):
         return [b.label for r in self.replies for b in r.buttons]
+
+
+def zhuhai_ticket_submitted(at):
+    """Events of a Zhuhai walkthrough that reaches local filing with both milestones
+    reported: it leaves three reminders (two milestones, one idle nudge)."""
+    return (
+        TextMessage("开始办理珠海的入网", at=at),
+        ButtonPress("wt:company:later", at=at),
+        ButtonPress("wt:choice:customs_code:has_code", at=at),
+        ButtonPress("wt:choice:agent:agent", at=at),
+        ButtonPress("wt:ms:cs_account_registered", at=at),
+        ButtonPress("wt:ms:local_ticket_submitted", at=at),
+    )

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.assistant import Assistant
-from bot.core.events import ButtonPress, TextMessage
 from bot.reminders import ReminderScheduler
 from bot.store import Store
+from tests.auxil.chat import zhuhai_ticket_submitted
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # a Friday, 09:00 in China
 
@@ -32,14 +32,7 @@ def opened(db_url):
 async def _zhuhai_ticket_submitted(db_url, lexical, retriever) -> None:
     """A Zhuhai walkthrough at local filing with both milestones reported, then 'shut down'."""
     assistant = Assistant(Store(db_url), lexical, retriever)
-    for event in (
-        TextMessage("开始办理珠海的入网", at=T0),
-        ButtonPress("wt:company:later", at=T0),
-        ButtonPress("wt:choice:customs_code:has_code", at=T0),
-        ButtonPress("wt:choice:agent:agent", at=T0),
-        ButtonPress("wt:ms:cs_account_registered", at=T0),
-        ButtonPress("wt:ms:local_ticket_submitted", at=T0),
-    ):
+    for event in zhuhai_ticket_submitted(T0):
         await assistant.handle("console", "u1", event)
     assistant.store.close()
 

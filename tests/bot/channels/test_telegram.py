@@ -18,12 +18,12 @@ from sqlmodel import select
 from bot.api import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
 from bot.assistant import Assistant
 from bot.channels.telegram import COMMANDS, MAX_TEXT, split_text, utf16_len
-from bot.core.events import ButtonPress, TextMessage
 from bot.core.replies import Button, Reply
 from bot.runtime import StartupError
 from bot.store import Conversation, OutboxRecord, Store
 from nlu.lexical import default_lexical
 from tests.auxil.botapi import BotApiDouble, Fault
+from tests.auxil.chat import zhuhai_ticket_submitted
 from tests.auxil.telegram import TgUser, handled, running_bot, wait_handled
 
 CHAT = 4242
@@ -267,14 +267,7 @@ async def test_due_reminders_reach_telegram_and_a_failed_send_is_retried(tmp_pat
     t0 = datetime.now(UTC) - timedelta(days=20)
     store = Store(f"sqlite:///{tmp_path / 'portpal.sqlite3'}")
     assistant = Assistant(store, default_lexical(), outbox_channels={"telegram"})
-    for event in (
-        TextMessage("开始办理珠海的入网", at=t0),
-        ButtonPress("wt:company:later", at=t0),
-        ButtonPress("wt:choice:customs_code:has_code", at=t0),
-        ButtonPress("wt:choice:agent:agent", at=t0),
-        ButtonPress("wt:ms:cs_account_registered", at=t0),
-        ButtonPress("wt:ms:local_ticket_submitted", at=t0),
-    ):
+    for event in zhuhai_ticket_submitted(t0):
         await assistant.handle("telegram", str(CHAT), event)
     # Nothing of that conversation was sent (it was "before"); only the reminders are of interest.
     with store.session() as s:
