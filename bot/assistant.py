@@ -15,7 +15,6 @@ import hashlib
 import logging
 import tempfile
 import uuid
-from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessag
 from bot.core.messages import default_messages
 from bot.core.replies import Document, Reply
 from bot.core.state import ConversationState
+from bot.locks import KeyedLocks
 from bot.outbox import encode_reply
 from bot.store import DuplicateEventError, StaleStateError, Store
 from forms.masking import mask_text
@@ -76,7 +76,7 @@ class Assistant:
         self.pdf = pdf
         self.outbox_channels = frozenset(outbox_channels)
         self._renderer: Renderer | None = None
-        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
 
     @property
     def renderer(self) -> Renderer:
@@ -124,7 +124,7 @@ class Assistant:
         """
         duplicate = Outcome(ConversationState(), [], notes={"duplicate": True})
         # Events of one chat are understood and applied in the order they arrived.
-        async with self._locks[(channel, chat_id)]:
+        async with self._locks.hold((channel, chat_id)):
             loaded = await self.store.call(self.store.load, channel, chat_id, list(keys))
             if loaded.seen:
                 return duplicate
@@ -143,7 +143,7 @@ class Assistant:
                     [(channel, chat_id, encode_reply(r)) for r in replies] if channel in self.outbox_channels else []
                 )
                 try:
-                    saved = await asyncio.to_thread(
+                    saved = await self.store.call(
                         self.store.save, loaded, outcome.state, messages, keys=keys, outbox=outbox, lease=_LEASE
                     )
                 except StaleStateError:

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from bot.core.replies import Button, Document, Reply
+from bot.locks import KeyedLocks
 from bot.store import Pending, Store
 
 __all__ = ["DeliveryError", "Outbox", "Send", "decode_reply", "encode_reply"]
@@ -88,7 +88,7 @@ class Outbox:
         self.poll = poll
         self.settle = settle
         self.max_attempts = max_attempts
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: KeyedLocks[str] = KeyedLocks()
 
     async def flush(self, chat_id: str, leased: Sequence[Pending] = ()) -> int:
         """Send the chat's pending replies in order; returns how many were sent.
@@ -97,7 +97,7 @@ class Outbox:
         event), sent without looking them up. Stops at the first reply that must wait (it
         keeps its place) or that another process is sending.
         """
-        async with self._locks[chat_id]:
+        async with self._locks.hold(chat_id):
             if leased:
                 return await self._send_rows(chat_id, list(leased), held=True)
             rows = await self.store.call(self.store.pending, self.channel, chat_id)

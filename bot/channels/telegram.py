@@ -29,7 +29,6 @@ import contextlib
 import logging
 import os
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -61,6 +60,7 @@ from bot.assistant import Assistant
 from bot.core.dialogue import Outcome
 from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessage
 from bot.core.replies import Button, Reply
+from bot.locks import KeyedLocks
 from bot.metrics import Metrics
 from bot.outbox import DeliveryError, Outbox
 from forms.masking import mask_text
@@ -151,23 +151,15 @@ class ChatSerializer(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = 256) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._waiting: defaultdict[int, int] = defaultdict(int)
+        self._chats: KeyedLocks[int] = KeyedLocks()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
             await coroutine
             return
-        self._waiting[chat.id] += 1
-        try:
-            async with self._locks[chat.id]:
-                await coroutine
-        finally:
-            self._waiting[chat.id] -= 1
-            if not self._waiting[chat.id]:  # keep the lock table as small as the active chats
-                del self._waiting[chat.id]
-                self._locks.pop(chat.id, None)
+        async with self._chats.hold(chat.id):
+            await coroutine
 
     async def initialize(self) -> None:
         """Nothing to set up: the locks are made on demand."""
