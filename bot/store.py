@@ -275,13 +275,9 @@ class Store:
             assert conversation_id is not None
             return Loaded(conversation_id, ConversationState.model_validate_json(state), version)
 
-    def seen(self, keys: Collection[str]) -> bool:
-        """Whether any of these idempotency keys is stored (the event was applied)."""
-        with self.engine.connect() as conn:
-            return self._seen(conn, keys)
-
     @staticmethod
     def _seen(conn: Connection, keys: Collection[str]) -> bool:
+        """Whether any of these idempotency keys is stored (the event was applied)."""
         if not keys:
             return False
         return conn.execute(select(col(EventKey.key)).where(col(EventKey.key).in_(list(keys)))).first() is not None

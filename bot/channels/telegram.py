@@ -108,14 +108,17 @@ def utf16_len(text: str) -> int:
 
 def _hard_split(line: str, limit: int) -> list[str]:
     parts: list[str] = []
-    current = ""
+    current: list[str] = []
+    units = 0
     for char in line:
-        if utf16_len(current) + utf16_len(char) > limit:
-            parts.append(current)
-            current = ""
-        current += char
+        width = 2 if ord(char) > 0xFFFF else 1  # a surrogate pair in UTF-16
+        if units + width > limit:
+            parts.append("".join(current))
+            current, units = [], 0
+        current.append(char)
+        units += width
     if current:
-        parts.append(current)
+        parts.append("".join(current))
     return parts
 
 
