@@ -1,18 +1,30 @@
-"""Messages per second and reply latency through Telegram: N simulated users talk to the
+"""Messages per second and reply latency through Telegram: simulated users talk to the
 real bot (``portpal run`` in its own process) over the Bot API double on 127.0.0.1.
 
 Each user sends a scripted conversation one message at a time, waiting for the bot's
-answer before the next, as people do. Latency is from the moment the update is queued at
-the Bot API to the moment the last reply of that update reaches the Bot API: it includes
-getUpdates (polling) or the webhook POST. Run: ``python bench/telegram_throughput.py
-[--users 50] [--rounds 8] [--mode polling|webhook] [--replicas N] [--nlu lexical|rasa] [--db URL]``.
+answer before the next, as people do. Two ways to load the bot:
+
+- ``--rate R`` (open loop): messages arrive at R per second on average (Poisson arrivals,
+  as from many independent users), each from a user who is not waiting for an answer.
+  This is the figure for a target such as "200 messages/s with p99 at most 100 ms": the
+  latency is what a user sees at that load.
+- ``--users N`` (closed loop, the default): N users each send their next message the moment
+  the last answer arrives. This finds the most the bot can do; latency is then mostly
+  queueing (N users / throughput, by Little's law).
+
+Latency is from the moment the update is queued at the Bot API to the moment the last reply
+of that update reaches the Bot API: it includes getUpdates (polling) or the webhook POST.
+Run: ``python bench/telegram_throughput.py [--users 50 | --rate 200 --seconds 10]
+[--rounds 8] [--mode polling|webhook] [--replicas N] [--nlu lexical|rasa] [--db URL]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
+import random
 import socket
 import statistics
 import sys
@@ -95,6 +107,10 @@ def free_port() -> int:
 
 
 async def run(args: argparse.Namespace) -> None:
+    # Open loop: twice the users needed, so that one who is not waiting for an answer is
+    # always there, even near the end.
+    total = round(args.rate * args.seconds) if args.rate else args.users * args.rounds
+    users = 2 * math.ceil(total / args.rounds) if args.rate else args.users
     data = Path(tempfile.mkdtemp(prefix="portpal-bench-"))
     async with BotApiDouble() as api, httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http:
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PORTPAL_PUBLIC_URL"}}
@@ -133,23 +149,59 @@ async def run(args: argparse.Namespace) -> None:
             counts = await calibrate(api, push, args.rounds)
             latencies: list[float] = []
             errors = 0
+            skipped = 0  # open loop: arrivals with no user free to send them (the bot is far behind)
+            sent = dict.fromkeys(range(1000, 1000 + users), 0)  # chat -> messages sent
 
-            async def user(chat: int) -> None:
+            async def say(chat: int) -> bool:
+                """The chat's next scripted message; False when the answer did not come."""
                 nonlocal errors
-                for i in range(args.rounds):
-                    want = len(api.delivered[chat]) + counts[i]
-                    started_at = time.perf_counter()
-                    await push(chat, SCRIPT[i % len(SCRIPT)])
-                    try:
-                        await api.wait_delivered(chat, want, timeout=30)
-                    except TimeoutError:
-                        errors += 1
+                i = sent[chat]
+                sent[chat] += 1
+                want = len(api.delivered[chat]) + counts[i]
+                started_at = time.perf_counter()
+                await push(chat, SCRIPT[i % len(SCRIPT)])
+                try:
+                    await api.wait_delivered(chat, want, timeout=30)
+                except TimeoutError:
+                    errors += 1
+                    return False
+                latencies.append(time.perf_counter() - started_at)
+                return True
+
+            async def closed_loop(chat: int) -> None:
+                for _ in range(args.rounds):
+                    if not await say(chat):
                         return
-                    latencies.append(time.perf_counter() - started_at)
+
+            async def open_loop() -> None:
+                """Poisson arrivals at ``args.rate``, each from a user not waiting for an answer."""
+                nonlocal skipped
+                rng = random.Random(7)
+                idle = [c for c in sent for _ in range(args.rounds)]  # each user ``rounds`` times
+                rng.shuffle(idle)
+                waiting: set[int] = set()
+                tasks = []
+                due = time.perf_counter()
+                for _ in range(total):
+                    due += rng.expovariate(args.rate)
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                    chat = next((c for c in idle if c not in waiting), None)
+                    if chat is None:  # every remaining user is still waiting: the bot is behind
+                        skipped += 1
+                        continue
+                    idle.remove(chat)
+                    waiting.add(chat)
+                    task = asyncio.create_task(say(chat))
+                    task.add_done_callback(lambda _t, c=chat: waiting.discard(c))
+                    tasks.append(task)
+                await asyncio.gather(*tasks)
 
             cpu0 = sum(cpu_seconds(p.pid) for p in procs)
             t0 = time.perf_counter()
-            await asyncio.gather(*(user(1000 + u) for u in range(args.users)))
+            if args.rate:
+                await open_loop()
+            else:
+                await asyncio.gather(*(closed_loop(chat) for chat in sent))
             elapsed = time.perf_counter() - t0
             cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
             health = (await http.get(f"http://127.0.0.1:{ports[0]}/healthz")).json()
@@ -166,11 +218,12 @@ async def run(args: argparse.Namespace) -> None:
                 await proc.wait()
     messages = len(latencies)
     db = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
+    load = f"rate={args.rate:g}/s" if args.rate else f"users={users}"
     print(
-        f"telegram {args.mode:7s} x{args.replicas} nlu={health['nlu']:7s} db={db:10s} users={args.users:3d} "
+        f"telegram {args.mode:7s} x{args.replicas} nlu={health['nlu']:7s} db={db:10s} {load:11s} "
         f"messages={messages:4d} in {elapsed:5.1f} s = {messages / elapsed:6.1f} msg/s   "
         f"latency p50 {statistics.median(latencies) * 1000:6.1f} ms  p99 {pct(latencies, 99) * 1000:6.1f} ms  "
-        f"errors {errors}"
+        f"errors {errors}" + (f"  skipped {skipped}" if skipped else "")
     )
     count = float(inside.get("portpal_reply_seconds_count", 0))
     if count:
@@ -184,8 +237,10 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--users", type=int, default=50, help="closed loop: users talking at once")
+    parser.add_argument("--rate", type=float, default=0, help="open loop: messages per second offered")
+    parser.add_argument("--seconds", type=float, default=10, help="open loop: for how long")
+    parser.add_argument("--rounds", type=int, default=8, help="messages per user")
     parser.add_argument("--mode", choices=["polling", "webhook"], default="polling")
     parser.add_argument("--nlu", choices=["lexical", "rasa"], default="lexical")
     parser.add_argument("--replicas", type=int, default=1, help="bot processes (webhook mode only)")

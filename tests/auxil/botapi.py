@@ -69,7 +69,9 @@ class BotApiDouble:
         self._message_ids = itertools.count(1000)
         self._thread_ids = itertools.count(500)
         self._new_update = asyncio.Event()
-        self._delivery = asyncio.Condition()
+        # Per chat: (message count awaited, future) of the ``wait_delivered`` callers, so a
+        # delivery wakes only those waiting on its chat (a benchmark has hundreds waiting).
+        self._waiters: dict[int, list[tuple[int, asyncio.Future[None]]]] = defaultdict(list)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
@@ -230,10 +232,15 @@ class BotApiDouble:
 
     async def wait_delivered(self, chat_id: int, count: int, timeout: float = 10) -> list[dict[str, Any]]:
         """Wait until ``count`` messages (texts or documents) have reached a chat."""
+        if len(self.delivered[chat_id]) >= count:
+            return self.delivered[chat_id]
+        waiter = (count, asyncio.get_running_loop().create_future())
+        self._waiters[chat_id].append(waiter)
         try:
-            async with asyncio.timeout(timeout), self._delivery:
-                await self._delivery.wait_for(lambda: len(self.delivered[chat_id]) >= count)
+            await asyncio.wait_for(waiter[1], timeout)
         except TimeoutError:
+            if waiter in self._waiters[chat_id]:
+                self._waiters[chat_id].remove(waiter)
             got = [m.get("text", m.get("document", {}).get("file_name")) for m in self.delivered[chat_id]]
             raise TimeoutError(f"{count} messages not delivered to {chat_id} within {timeout} s; got {got}") from None
         return self.delivered[chat_id]
@@ -318,9 +325,14 @@ class BotApiDouble:
         return message
 
     async def _deliver(self, message: dict[str, Any]) -> dict[str, Any]:
-        self.delivered[message["chat"]["id"]].append(message)
-        async with self._delivery:
-            self._delivery.notify_all()
+        chat = message["chat"]["id"]
+        self.delivered[chat].append(message)
+        if waiters := self._waiters.get(chat):
+            arrived = len(self.delivered[chat])
+            for waiter in [w for w in waiters if w[0] <= arrived]:
+                waiters.remove(waiter)
+                if not waiter[1].done():
+                    waiter[1].set_result(None)
         return message
 
     # ------------------------------------------------------------------ methods
