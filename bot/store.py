@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, UniqueConstraint, event, func, insert, or_, update
+from sqlalchemy import Connection, Engine, UniqueConstraint, bindparam, event, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -169,6 +169,38 @@ class DuplicateEventError(RuntimeError):
     """The event's idempotency key is already stored: it was applied before."""
 
 
+# The statements of the per-message path, built once: SQLAlchemy then reuses their compiled
+# form without rebuilding the expression or its cache key on every call.
+_FIND_CONVERSATION = select(col(Conversation.id), col(Conversation.state), col(Conversation.version)).where(
+    col(Conversation.channel) == bindparam("b_channel"), col(Conversation.chat_id) == bindparam("b_chat")
+)
+_NEW_CONVERSATION = insert(Conversation)
+_SEEN = select(col(EventKey.key)).where(col(EventKey.key).in_(bindparam("b_keys", expanding=True))).limit(1)
+_SAVE_STATE = (
+    update(Conversation)
+    .where(col(Conversation.id) == bindparam("b_id"), col(Conversation.version) == bindparam("b_version"))
+    .values(state=bindparam("b_state"), version=bindparam("b_next"), updated_at=bindparam("b_now"))
+)
+_NEW_KEYS = insert(EventKey)
+_NEW_MESSAGES = insert(MessageRecord)
+_NEW_OUTBOX = insert(OutboxRecord).returning(col(OutboxRecord.id))
+_BACKLOG = (
+    select(col(OutboxRecord.id))
+    .where(
+        col(OutboxRecord.channel) == bindparam("b_channel"),
+        col(OutboxRecord.chat_id) == bindparam("b_chat"),
+        col(OutboxRecord.sent_at).is_(None),
+        col(OutboxRecord.failed).is_(None),
+    )
+    .limit(1)
+)
+_MARK_SENT = (
+    update(OutboxRecord)
+    .where(col(OutboxRecord.id).in_(bindparam("b_ids", expanding=True)))
+    .values(sent_at=bindparam("b_now"), claimed_until=None)
+)
+
+
 @dataclass(frozen=True)
 class Loaded:
     conversation_id: int
@@ -254,23 +286,21 @@ class Store:
 
         Plain SQL expressions rather than ORM objects: this runs for every message.
         """
-        find = select(col(Conversation.id), col(Conversation.state), col(Conversation.version)).where(
-            col(Conversation.channel) == channel, col(Conversation.chat_id) == chat_id
-        )
+        chat = {"b_channel": channel, "b_chat": chat_id}
         with self.engine.connect() as conn:
             if self._seen(conn, keys):
                 return Loaded(0, ConversationState(), 0, seen=True)
-            row = conn.execute(find).first()
+            row = conn.execute(_FIND_CONVERSATION, chat).first()
             if row is None:
                 now = _now()
                 new = {"channel": channel, "chat_id": chat_id, "state": "{}", "version": 0}
                 try:
                     with self._write_lock:
-                        conn.execute(insert(Conversation).values(created_at=now, updated_at=now, **new))
+                        conn.execute(_NEW_CONVERSATION, {"created_at": now, "updated_at": now, **new})
                         conn.commit()
                 except IntegrityError:  # another process created it first
                     conn.rollback()
-                row = conn.execute(find).one()
+                row = conn.execute(_FIND_CONVERSATION, chat).one()
             conversation_id, state, version = row
             assert conversation_id is not None
             return Loaded(conversation_id, ConversationState.model_validate_json(state), version)
@@ -280,7 +310,7 @@ class Store:
         """Whether any of these idempotency keys is stored (the event was applied)."""
         if not keys:
             return False
-        return conn.execute(select(col(EventKey.key)).where(col(EventKey.key).in_(list(keys)))).first() is not None
+        return conn.execute(_SEEN, {"b_keys": list(keys)}).first() is not None
 
     def save(
         self,
@@ -302,29 +332,23 @@ class Store:
         """
         now = _now()
         with self._write_lock, self.engine.connect() as conn:
-            stmt = (
-                update(Conversation)
-                .where(
-                    col(Conversation.id) == loaded.conversation_id,
-                    col(Conversation.version) == loaded.version,
-                )
-                .values(state=state.model_dump_json(), version=loaded.version + 1, updated_at=now)
-            )
-            if conn.execute(stmt).rowcount != 1:
+            change = {
+                "b_id": loaded.conversation_id, "b_version": loaded.version, "b_next": loaded.version + 1,
+                "b_state": state.model_dump_json(), "b_now": now,
+            }  # fmt: skip
+            if conn.execute(_SAVE_STATE, change).rowcount != 1:
                 conn.rollback()
                 raise StaleStateError(f"conversation {loaded.conversation_id} changed since version {loaded.version}")
             cid = loaded.conversation_id
             if keys:
                 try:
-                    conn.execute(
-                        insert(EventKey), [{"key": k, "conversation_id": cid, "created_at": now} for k in keys]
-                    )
+                    conn.execute(_NEW_KEYS, [{"key": k, "conversation_id": cid, "created_at": now} for k in keys])
                 except IntegrityError as exc:  # stored before: nothing else is written
                     conn.rollback()
                     raise DuplicateEventError(f"event {sorted(keys)} was applied before") from exc
             if messages:
                 rows = [{"conversation_id": cid, "direction": d, "text": t, "created_at": now} for d, t in messages]
-                conn.execute(insert(MessageRecord), rows)
+                conn.execute(_NEW_MESSAGES, rows)
             claimed: list[Pending] = []
             if outbox:
                 lease_until = None
@@ -337,7 +361,7 @@ class Store:
                     }
                     for channel, chat_id, payload in outbox
                 ]  # fmt: skip
-                ids = conn.execute(insert(OutboxRecord).returning(col(OutboxRecord.id)), values).scalars().all()
+                ids = conn.execute(_NEW_OUTBOX, values).scalars().all()
                 if lease_until is not None:
                     claimed = [
                         Pending(int(i or 0), c, chat, p, 0, now) for i, (c, chat, p) in zip(ids, outbox, strict=True)
@@ -353,17 +377,7 @@ class Store:
     def _backlog(conn: Connection, outbox: Sequence[tuple[str, str, str]]) -> bool:
         """Whether a destination of these replies has older replies still unsent."""
         for channel, chat_id in {(c, chat) for c, chat, _ in outbox}:
-            query = (
-                select(col(OutboxRecord.id))
-                .where(
-                    col(OutboxRecord.channel) == channel,
-                    col(OutboxRecord.chat_id) == chat_id,
-                    col(OutboxRecord.sent_at).is_(None),
-                    col(OutboxRecord.failed).is_(None),
-                )
-                .limit(1)
-            )
-            if conn.execute(query).first() is not None:
+            if conn.execute(_BACKLOG, {"b_channel": channel, "b_chat": chat_id}).first() is not None:
                 return True
         return False
 
@@ -431,7 +445,11 @@ class Store:
             s.commit()
 
     def mark_sent(self, row_ids: Collection[int], now: datetime) -> None:
-        self._finish(row_ids, sent_at=_utc(now), claimed_until=None)
+        if not row_ids:
+            return
+        with self._write_lock, self.engine.connect() as conn:
+            conn.execute(_MARK_SENT, {"b_ids": list(row_ids), "b_now": _utc(now)})
+            conn.commit()
 
     def release(self, row_ids: Collection[int]) -> None:
         """Give leased rows back unsent (a reply before them must wait)."""
