@@ -75,6 +75,8 @@ bench: $(STAMP) model
 	$(BIN)/python bench/nlu_compare.py
 	$(BIN)/python bench/walkthrough_latency.py
 	$(BIN)/python bench/form_render.py --pdf
+	$(BIN)/python bench/http_client.py
+	$(BIN)/python bench/telegram_throughput.py --rate 200 --seconds 10 --mode polling
 	$(BIN)/python bench/telegram_throughput.py --users 50 --mode polling
 	$(BIN)/python bench/telegram_throughput.py --users 50 --mode webhook
 	$(BIN)/python bench/telegram_throughput.py --users 20 --nlu rasa

@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy.exc import OperationalError
 from telegram import (
     BotCommand,
@@ -57,6 +56,7 @@ from telegram.ext import (
 )
 
 from bot.assistant import Assistant
+from bot.channels.telegram_http import AiohttpRequest, maybe_delivered
 from bot.core.dialogue import Outcome
 from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessage
 from bot.core.replies import Button, Reply
@@ -190,14 +190,9 @@ def build_application(
         .token(token)
         .concurrent_updates(ChatSerializer())
         .rate_limiter(AIORateLimiter(overall_max_rate=rate_limit, max_retries=max_retries))
-        .connect_timeout(5.0)
-        .read_timeout(20.0)
-        .write_timeout(30.0)
-        .pool_timeout(10.0)
-        .get_updates_read_timeout(40.0)
-        # httpcore checks every pooled connection on each request: a small pool is faster
-        # and plenty for Telegram's 30 messages per second.
-        .connection_pool_size(16)
+        .request(AiohttpRequest(pool_size=16, read_timeout=20.0, write_timeout=30.0, pool_timeout=10.0))
+        # getUpdates: one request at a time, a long poll of up to 30 s.
+        .get_updates_request(AiohttpRequest(pool_size=1, read_timeout=40.0, write_timeout=30.0, pool_timeout=10.0))
     )
     if base_url:
         root = base_url.rstrip("/")
@@ -217,7 +212,7 @@ def _delivery_error(exc: TelegramError) -> DeliveryError:
         return DeliveryError(f"chat refuses messages: {exc}", permanent=True)
     if isinstance(exc, BadRequest):
         return DeliveryError(f"request refused: {exc}", permanent=True)
-    if isinstance(exc, TimedOut) and isinstance(exc.__cause__, httpx.ReadTimeout | httpx.WriteTimeout):
+    if isinstance(exc, TimedOut) and maybe_delivered(exc):
         # The request may have been delivered; a duplicate is better than a lost reply.
         return DeliveryError(f"no answer in time, delivery unknown: {exc}")
     return DeliveryError(f"{type(exc).__name__}: {exc}")
