@@ -24,7 +24,11 @@ from knowledge.render import search_texts
 from knowledge.schema import BranchEntry, Entry, TermEntry
 from knowledge.text import Tokenizer, load_lexicon, normalize
 
-__all__ = ["Hit", "Retriever", "default_retriever", "domain_words"]
+__all__ = ["SHORTLIST", "Hit", "Retriever", "default_retriever", "domain_words"]
+
+# How many entries an answer considers (``nlu.hybrid.rank``), and so how many of each region
+# a question's shortlist keeps.
+SHORTLIST = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,19 @@ class Retriever:
             key: {normalize(r.name), normalize(r.name_en), normalize(r.name) + "省", normalize(r.name) + "市"}
             for key, r in kb.regions.items()
         }
+        # The same facts as arrays over the documents, so that a question is scored against
+        # every document at once (numpy) rather than in a Python loop per document.
+        n = len(self._docs)
+        self._in_region = {key: np.array([d.entry.region == key for d in self._docs]) for key in kb.regions}
+        self._none = np.zeros(n, dtype=bool)
+        self._has_word = _incidence(n, (d.words for d in self._docs))
+        self._has_bigram = _incidence(n, (d.bigrams for d in self._docs))
+        self._named_region: dict[str, np.ndarray] = {}  # a region's own name: implied by its entries
+        for key, names in self._region_names.items():
+            for name in names:
+                self._named_region[name] = self._named_region.get(name, self._none) | self._in_region[key]
+        self._words_bm25 = _Postings(self._bm25_words)
+        self._bigrams_bm25 = _Postings(self._bm25_bigrams)
 
     # ------------------------------------------------------------------ regions
     def detect_region(self, text: str) -> str | None:
@@ -102,6 +119,8 @@ class Retriever:
         norm = normalize(text)
         found = set()
         for alias, key in self._aliases:
+            if alias not in norm:
+                continue
             if alias.isascii():
                 if re.search(rf"\b{re.escape(alias)}\b", norm):
                     found.add(key)
@@ -132,51 +151,123 @@ class Retriever:
 
     def search(self, text: str, region: str | None = None, k: int | None = 5) -> list[Hit]:
         """The ``k`` best entries for ``text`` (all when ``k`` is None), restricted to ``region``."""
+        scored = self._score(text)
+        if scored is None:
+            return []
+        score, confidence = scored
+        shown = np.flatnonzero(self._in_region.get(region, self._none)) if region else np.arange(len(self._docs))
+        order = shown[np.argsort(-score[shown], kind="stable")]  # ties keep the documents' order
+        return self._hits(order if k is None else order[:k], score, confidence)
+
+    def shortlist(self, text: str, k: int = SHORTLIST) -> list[Hit]:
+        """The ``k`` best entries overall and the ``k`` best of each region, best first:
+        all that a later top-``k`` of one region needs, without a hit for every entry."""
+        scored = self._score(text)
+        if scored is None:
+            return []
+        score, confidence = scored
+        order = np.argsort(-score, kind="stable")
+        keep = np.zeros(len(order), dtype=bool)
+        keep[:k] = True
+        for in_region in self._in_region.values():
+            keep[np.flatnonzero(in_region[order])[:k]] = True
+        return self._hits(order[keep], score, confidence)
+
+    def _hits(self, order: np.ndarray, score: np.ndarray, confidence: np.ndarray) -> list[Hit]:
+        capped = np.minimum(confidence[order], 1.0).tolist()
+        return [
+            Hit(self._docs[i].entry, s, round(c, 4))
+            for i, s, c in zip(order.tolist(), score[order].tolist(), capped, strict=True)
+        ]
+
+    def _score(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every document's ranking score and answer confidence for ``text`` (None: nothing
+        in it to look up)."""
         canonical = self.tok.canonical(text)
         q_words = list(dict.fromkeys(self.tok.words(text, search_mode=False)))
         q_bigrams = list(dict.fromkeys(self.tok.bigrams(text)))
         if not q_bigrams and not any(len(w) >= 3 or (w.isalpha() and len(w) >= 2) for w in q_words):
-            return []  # nothing to look up: punctuation, a lone digit ("2"), a stray letter
-        word_scores = self._bm25_words.get_scores(q_words) if q_words else [0.0] * len(self._docs)
-        bigram_scores = self._bm25_bigrams.get_scores(q_bigrams) if q_bigrams else [0.0] * len(self._docs)
-        top_word = max(max(word_scores), 1e-9)
-        top_bigram = max(max(bigram_scores), 1e-9)
+            return None  # nothing to look up: punctuation, a lone digit ("2"), a stray letter
+        n = len(self._docs)
+        word_scores = self._words_bm25.scores(q_words)
+        bigram_scores = self._bigrams_bm25.scores(q_bigrams)
+        top_word = max(float(word_scores.max()), 1e-9)
+        top_bigram = max(float(bigram_scores.max()), 1e-9)
 
-        # Per-question constants, computed once rather than once per document.
+        # Coverage: the IDF-weighted share of the question's words a document has. A word
+        # it lacks counts in part when it has the word's character bigrams (a compound
+        # written another way); a region's own name is implied by that region's entries.
         w_idf = [(w, self._idf(w)) for w in q_words]
-        w_grams = {w: [w[j : j + 2] for j in range(len(w) - 1)] for w in q_words if len(w) >= 2 and not w.isascii()}
         total = sum(idf for _, idf in w_idf)
+        covered = np.zeros(n)
+        for w, idf in w_idf:
+            present = self._has_word.get(w, self._none) | self._named_region.get(w, self._none)
+            if len(w) >= 2 and not w.isascii():
+                grams = [w[j : j + 2] for j in range(len(w) - 1)]
+                share = sum(self._has_bigram.get(g, self._none).astype(np.float64) for g in grams) / len(grams)
+                covered += np.where(present, idf, idf * 0.6 * share)
+            else:
+                covered += np.where(present, idf, 0.0)
+        word_cov = covered / total if total else covered
         b_idf = [(b, self._bigram_idf(b)) for b in q_bigrams]
         b_total = sum(idf for _, idf in b_idf)
-        fuzzy = np.zeros(len(self._docs))
+        if b_total:
+            b_covered = np.zeros(n)
+            for b, idf in b_idf:
+                b_covered += np.where(self._has_bigram.get(b, self._none), idf, 0.0)
+            b_cov = b_covered / b_total
+        else:
+            b_cov = word_cov
+        fuzzy = np.zeros(n)
         if self._phrases:
             ratios = process.cdist([canonical], self._phrases, scorer=fuzz.ratio, dtype=np.float64)[0]
             np.maximum.at(fuzzy, self._phrase_owner, ratios / 100.0)
 
-        hits: list[Hit] = []
-        for i, doc in enumerate(self._docs):
-            entry = doc.entry
-            if region and entry.region != region:
+        confidence = 0.5 * word_cov + 0.3 * b_cov + 0.2 * fuzzy
+        confidence = np.where(fuzzy >= 0.85, np.maximum(confidence, fuzzy), confidence)
+        score = confidence + 0.25 * (word_scores / top_word) + 0.15 * (bigram_scores / top_bigram)
+        return score, confidence
+
+
+class _Postings:
+    """BM25 (Okapi, as ``rank_bm25`` computes it) over term postings: a query costs one
+    small array operation per term instead of a Python loop over every document."""
+
+    def __init__(self, bm25: BM25Okapi) -> None:
+        self.n = bm25.corpus_size
+        self.idf: dict[str, float] = bm25.idf
+        doc_len = np.array(bm25.doc_len)
+        self.norm = bm25.k1 * (1 - bm25.b + bm25.b * doc_len / bm25.avgdl)
+        self.k1 = bm25.k1
+        postings: dict[str, tuple[list[int], list[int]]] = {}
+        for i, freqs in enumerate(bm25.doc_freqs):
+            for term, tf in freqs.items():
+                docs, tfs = postings.setdefault(term, ([], []))
+                docs.append(i)
+                tfs.append(tf)
+        self.postings = {
+            t: (np.array(d, dtype=np.intp), np.array(f, dtype=np.float64)) for t, (d, f) in postings.items()
+        }
+
+    def scores(self, query: Iterable[str]) -> np.ndarray:
+        score = np.zeros(self.n)
+        for term in query:
+            if term not in self.postings:
                 continue
-            implicit = self._region_names.get(entry.region, set())
-            covered = 0.0
-            for w, idf in w_idf:
-                if w in doc.words or w in implicit:
-                    covered += idf
-                elif w in w_grams:
-                    grams = w_grams[w]
-                    share = sum(g in doc.bigrams for g in grams) / len(grams)
-                    covered += idf * 0.6 * share
-            word_cov = covered / total if total else 0.0
-            b_cov = sum(idf for b, idf in b_idf if b in doc.bigrams) / b_total if b_total else word_cov
-            fz = float(fuzzy[i])
-            confidence = 0.5 * word_cov + 0.3 * b_cov + 0.2 * fz
-            if fz >= 0.85:
-                confidence = max(confidence, fz)
-            score = confidence + 0.25 * (word_scores[i] / top_word) + 0.15 * (bigram_scores[i] / top_bigram)
-            hits.append(Hit(entry, float(score), round(float(min(1.0, confidence)), 4)))
-        hits.sort(key=lambda h: h.score, reverse=True)
-        return hits if k is None else hits[:k]
+            docs, tf = self.postings[term]
+            score[docs] += (self.idf.get(term) or 0) * (tf * (self.k1 + 1) / (tf + self.norm[docs]))
+        return score
+
+
+def _incidence(n: int, sets: Iterable[set[str]]) -> dict[str, np.ndarray]:
+    """Term -> which of the ``n`` documents contain it (a boolean array)."""
+    rows: dict[str, np.ndarray] = {}
+    for i, terms in enumerate(sets):
+        for term in terms:
+            if term not in rows:
+                rows[term] = np.zeros(n, dtype=bool)
+            rows[term][i] = True
+    return rows
 
 
 @cache

@@ -94,6 +94,8 @@ class Gazetteer:
         taken = [False] * len(norm)
         found: list[Mention] = []
         for w in self._words:
+            if w.word not in norm:  # a plain substring test first: most words are absent
+                continue
             for m in w.pattern.finditer(norm):
                 if any(taken[m.start() : m.end()]):
                     continue

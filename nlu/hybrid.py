@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from knowledge.index import Hit, Retriever
+from knowledge.index import SHORTLIST, Hit, Retriever
 from nlu.interpreter import OUT_OF_SCOPE, Understanding
 
 __all__ = ["OUT_OF_SCOPE_VETO", "RASA_CONFIDENCE_WEIGHT", "RASA_SCORE_WEIGHT", "STRATEGIES", "Strategy", "rank"]
@@ -49,7 +49,7 @@ def rank(
     region: str | None = None,
     nlu: Understanding | None = None,
     strategy: Strategy = "hybrid",
-    k: int = 10,
+    k: int = SHORTLIST,
 ) -> list[Hit]:
     """The ``k`` best entries, best first; ``Hit.confidence`` decides whether to answer.
 
@@ -59,8 +59,8 @@ def rank(
     has_rasa = nlu is not None and nlu.engine == "rasa"
     if strategy == "rasa" and has_rasa and nlu is not None:
         return _rasa_only(retriever, region, nlu)[:k]
-    if nlu is not None and nlu.hits and nlu.text == question:
-        # The lexical engine ranked this very text already (over all regions).
+    if nlu is not None and nlu.hits and nlu.text == question and k <= SHORTLIST:
+        # The lexical engine ranked this very text already (its shortlist covers every region).
         lexical = [h for h in nlu.hits if not region or h.entry.region == region]
     else:
         lexical = retriever.search(question, region, k=None if has_rasa else k)

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from knowledge.index import Retriever, default_retriever
 from knowledge.text import is_english, normalize
@@ -72,6 +72,7 @@ class LexicalInterpreter:
         # "开始办理珠海的入网" matches the template "开始<region>的入网流程".
         self._slot = {name: chr(0x3B1 + i) for i, name in enumerate(gazetteer.names)}
         self._examples = [_Example(i, self._squash_template(t)) for i, texts in intents.items() for t in texts]
+        self._example_texts = [ex.text for ex in self._examples]
 
     def _squash_template(self, template: str) -> str:
         pieces = re.split(r"<([a-z_]+)>", template)
@@ -102,9 +103,12 @@ class LexicalInterpreter:
         limit = _MAX_CHAT_LEN_ASCII if squashed.isascii() else _MAX_CHAT_LEN
         if not squashed or len(squashed) > limit:
             return None
-        best = max(self._examples, key=lambda ex: fuzz.ratio(squashed, ex.text))
-        score = fuzz.ratio(squashed, best.text) / 100.0
-        return (best.intent, score) if score >= 0.86 else None
+        found = process.extractOne(squashed, self._example_texts, scorer=fuzz.ratio)
+        if found is None:
+            return None
+        _, ratio, index = found
+        score = ratio / 100.0
+        return (self._examples[index].intent, score) if score >= 0.86 else None
 
     def parse_sync(self, text: str) -> Understanding:
         lang = "en" if is_english(text) else "zh"
@@ -112,7 +116,7 @@ class LexicalInterpreter:
         chat = self.chat_intent(text)
         if chat is not None:
             return Understanding(text, chat[0], chat[1], self.name, lang, entities)
-        ranking = tuple(self.retriever.search(text, None, k=None))
+        ranking = tuple(self.retriever.shortlist(text))
         region = entities.get("region")
         top = next((h for h in ranking if not region or h.entry.region == region), None)
         if top is None:
