@@ -148,6 +148,7 @@ async def run(args: argparse.Namespace) -> None:
 
             counts = await calibrate(api, push, args.rounds)
             latencies: list[float] = []
+            arrivals: list[float] = []  # when each measured message was sent, for BENCH_TRACE
             errors = 0
             skipped = 0  # open loop: arrivals with no user free to send them (the bot is far behind)
             sent = dict.fromkeys(range(1000, 1000 + users), 0)  # chat -> messages sent
@@ -166,6 +167,7 @@ async def run(args: argparse.Namespace) -> None:
                     errors += 1
                     return False
                 latencies.append(time.perf_counter() - started_at)
+                arrivals.append(started_at)
                 return True
 
             async def closed_loop(chat: int) -> None:
@@ -217,6 +219,9 @@ async def run(args: argparse.Namespace) -> None:
                 proc.terminate()
                 await proc.wait()
     messages = len(latencies)
+    if os.environ.get("BENCH_TRACE"):  # FILE: one "seconds-into-the-run latency-ms" line per message
+        with open(os.environ["BENCH_TRACE"], "w") as trace:
+            trace.writelines(f"{a - t0:.4f} {lat * 1000:.2f}\n" for a, lat in zip(arrivals, latencies, strict=True))
     db = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
     load = f"rate={args.rate:g}/s" if args.rate else f"users={users}"
     print(
