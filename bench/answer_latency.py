@@ -60,7 +60,8 @@ def main() -> None:
     starts: list[float] = []
     for _ in range(3):
         t = time.perf_counter()
-        subprocess.run([str(portpal), "ask", "--json", "--nlu", "lexical", "宝鸡哪里可以办卡"], check=True, capture_output=True)
+        command = [str(portpal), "ask", "--json", "--nlu", "lexical", "宝鸡哪里可以办卡"]
+        subprocess.run(command, check=True, capture_output=True)
         starts.append(time.perf_counter() - t)
 
     print(f"questions: {len(questions)} x {args.rounds} rounds = {len(times)} answers (lexical engine, in process)")

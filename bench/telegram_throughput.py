@@ -220,7 +220,7 @@ async def run(args: argparse.Namespace) -> None:
                 await proc.wait()
     messages = len(latencies)
     if os.environ.get("BENCH_TRACE"):  # FILE: one "seconds-into-the-run latency-ms" line per message
-        with open(os.environ["BENCH_TRACE"], "w") as trace:
+        with Path(os.environ["BENCH_TRACE"]).open("w") as trace:
             trace.writelines(f"{a - t0:.4f} {lat * 1000:.2f}\n" for a, lat in zip(arrivals, latencies, strict=True))
     db = "PostgreSQL" if args.db and args.db.startswith("postgres") else "SQLite"
     load = f"rate={args.rate:g}/s" if args.rate else f"users={users}"
