@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.core.answering import Answer, answer_question, source_line
-from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessage, Timer
+from bot.core.events import ButtonPress, Command, Event, FileMessage, StaffMessage, TextMessage, Timer
 from bot.core.forms import PREFIX as FM_PREFIX
 from bot.core.forms import FormFilling, wants_document
+from bot.core.handoff import TIMER_PREFIX as HO_TIMER
+from bot.core.handoff import Desk, Handoffs
 from bot.core.messages import Messages
 from bot.core.replies import Button, Reply
 from bot.core.state import ConversationState
@@ -46,7 +48,12 @@ class Dialogue:
     """Decides what to say. One instance serves every conversation."""
 
     def __init__(
-        self, retriever: Retriever, messages: Messages, strategy: Strategy = "hybrid", catalog: Catalog | None = None
+        self,
+        retriever: Retriever,
+        messages: Messages,
+        strategy: Strategy = "hybrid",
+        catalog: Catalog | None = None,
+        desk: Desk | None = None,
     ) -> None:
         self.retriever = retriever
         self.kb = retriever.kb
@@ -54,14 +61,33 @@ class Dialogue:
         self.strategy: Strategy = strategy
         self.forms = FormFilling(catalog or default_catalog(), self.kb, messages)
         self.wt = Walkthroughs(self.kb, messages, step_forms=self._step_has_forms)
+        self.desk = desk or Desk()
+        self.handoff = Handoffs(
+            self.desk,
+            self.kb,
+            messages,
+            self.forms.catalog,
+            retriever,
+            hotlines=lambda state: self._hotlines(self._known_regions(state), state.lang),
+            step_label=self._step_label,
+            resume=lambda state: self.forms.resume_offer(state) or self.wt.resume_offer(state),
+        )
         self._requires = load_intent_requirements()
 
     # ------------------------------------------------------------------ entry point
     def handle(self, state: ConversationState, event: Event, understanding: Understanding | None = None) -> Outcome:
         """The new state and replies; the time of the event is the only clock the core reads."""
         state = state.model_copy(deep=True)
-        if isinstance(event, Timer):
+        if isinstance(event, StaffMessage):
+            staff = self.handoff.staff(state, event)
+            outcome = Outcome(state, staff.replies, notes=staff.notes)
+        elif isinstance(event, Timer) and event.key.startswith(HO_TIMER):
+            outcome = Outcome(state, self.handoff.fire(state, event.key))
+        elif isinstance(event, Timer):
             outcome = Outcome(state, self.wt.fire(state, event.key))
+        elif self.handoff.active(state):
+            # Staff have the conversation: the user's messages are theirs, not the bot's.
+            outcome = Outcome(state, self.handoff.user_event(state, event))
         elif isinstance(event, Command):
             outcome = self._command(state, event)
         elif isinstance(event, ButtonPress):
@@ -78,8 +104,10 @@ class Dialogue:
             if offer is not None:
                 outcome.replies.append(offer)
         for reply in outcome.replies:
-            state.remember("bot", reply.text)
+            if reply.to == "user" and not isinstance(event, StaffMessage):
+                state.remember("bot", reply.text)
         self.wt.sync_reminders(state)
+        self.handoff.sync_timers(state)
         return outcome
 
     # ------------------------------------------------------------------ helpers
@@ -108,6 +136,14 @@ class Dialogue:
             lines.append(source_line(self.kb.source_label(entry, lang), lang))
         return "\n".join(lines)
 
+    def _step_label(self, state: ConversationState) -> str | None:
+        """ "陕西…流程 第3/9步 …" for the staff's context card."""
+        proc, prog = self.wt.procedure(state), state.progress()
+        if proc is None or prog is None or prog.current is None:
+            return None
+        step = proc.step(prog.current)
+        return f"{proc.title.get('zh')} 第{proc.index(step.id) + 1}/{len(proc.steps)}步 {step.title.get('zh')}"
+
     def _known_regions(self, state: ConversationState) -> list[str]:
         return [state.region] if state.region else list(self.kb.regions)
 
@@ -132,7 +168,7 @@ class Dialogue:
         if cmd.name == "help":
             return Outcome(state, [self._say(state, self.msg.get("help", lang))])
         if cmd.name == "human":
-            return self._human(state)
+            return self._human(state, cmd.at)
         if cmd.name == "cancel":
             if state.form is not None:
                 return Outcome(state, self.forms.cancel(state))
@@ -169,7 +205,7 @@ class Dialogue:
                 return Outcome(state, self.wt.start(state, press.at, region))
             return self._set_region(state, region)
         if payload == "human":
-            return self._human(state)
+            return self._human(state, press.at)
         if payload == "help":
             return Outcome(state, [self._say(state, self.msg.get("help", state.lang))])
         return Outcome(state, [self._say(state, self.msg.get("stale_button", state.lang))])
@@ -193,7 +229,9 @@ class Dialogue:
         text = self.msg.get("file_received", state.lang, name=label)
         return Outcome(state, [self._say(state, text, self._buttons(state.lang, "human", "help"))])
 
-    def _human(self, state: ConversationState) -> Outcome:
+    def _human(self, state: ConversationState, at: datetime) -> Outcome:
+        if self.desk.enabled:
+            return Outcome(state, self.handoff.open(state, "asked", at), notes={"handoff_requested": True})
         lang = state.lang
         text = self.msg.get("human_no_staff", lang) + "\n" + self._hotlines(self._known_regions(state), lang)
         return Outcome(state, [self._say(state, text)], notes={"handoff_requested": True})
@@ -241,7 +279,7 @@ class Dialogue:
         if intent == "help":
             return Outcome(state, [self._say(state, self.msg.get("help", lang))])
         if intent == "human":
-            return self._human(state)
+            return self._human(state, message.at)
         walkthrough = self._walkthrough_intent(state, intent, text, region_named, message.at)
         if walkthrough is not None:
             return Outcome(state, walkthrough)
@@ -249,7 +287,7 @@ class Dialogue:
             changed = self.wt.change_from_text(state, text, nlu, message.at)
             if changed is not None:
                 return Outcome(state, changed)
-        return self._question(state, text, nlu, region_named)
+        return self._question(state, text, nlu, region_named, message.at)
 
     def _walkthrough_intent(
         self, state: ConversationState, intent: str, text: str, region: str | None, now: datetime
@@ -278,7 +316,12 @@ class Dialogue:
         return None
 
     def _question(
-        self, state: ConversationState, text: str, nlu: Understanding | None, region_named: str | None = None
+        self,
+        state: ConversationState,
+        text: str,
+        nlu: Understanding | None,
+        region_named: str | None = None,
+        at: datetime | None = None,
     ) -> Outcome:
         lang = state.lang
         # In a walkthrough a region named in a question answers for that region only.
@@ -287,6 +330,11 @@ class Dialogue:
         resume = self.forms.resume_offer(state) or self.wt.resume_offer(state)
         if answer.fallback:
             state.fallback_streak += 1
+            if state.fallback_streak >= 2 and self.desk.enabled and at is not None:
+                # Twice without an answer: a person takes over rather than a third try.
+                state.fallback_streak = 0
+                lead = self.msg.get("fallback_handoff", lang)
+                return Outcome(state, self.handoff.open(state, "fallback", at, lead), answer)
             if state.fallback_streak >= 2:
                 body = self.msg.get("fallback_again", lang) + "\n" + self._hotlines(self._known_regions(state), lang)
             else:

@@ -1,8 +1,7 @@
 """Incoming events: what a channel adapter hands the core.
 
 Each adapter translates its transport's updates into these; the core never sees a
-Telegram object. Later kinds (staff messages, card events) join the ``Event`` union the
-same way.
+Telegram object. Later kinds (card events) join the ``Event`` union the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = ["ButtonPress", "Command", "Event", "FileMessage", "TextMessage", "Timer"]
+__all__ = ["ButtonPress", "Command", "Event", "FileMessage", "StaffMessage", "TextMessage", "Timer"]
 
 
 def _now() -> datetime:
@@ -73,4 +72,24 @@ class Timer:
     at: datetime = field(default_factory=_now, compare=False)
 
 
-Event = TextMessage | ButtonPress | Command | FileMessage | Timer
+@dataclass(frozen=True)
+class StaffMessage:
+    """What help-desk staff said about one user's conversation (in its staff topic).
+
+    It is handled as an event of the *user's* conversation, in order with the user's own.
+    ``command`` is ``take``, ``release``, ``close``, ``note``, ``kb`` or ``reveal`` (without
+    the slash; ``args`` the rest), or empty for a reply to relay to the user. Only a channel
+    that knows the message came from the staff group may make one.
+    """
+
+    staff_id: str
+    staff_name: str
+    text: str = ""
+    command: str = ""
+    args: str = ""
+    file: FileMessage | None = None
+    update_id: int | None = None
+    at: datetime = field(default_factory=_now, compare=False)
+
+
+Event = TextMessage | ButtonPress | Command | FileMessage | Timer | StaffMessage

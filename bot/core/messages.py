@@ -23,7 +23,8 @@ class Messages:
         node = self._raw
         for part in key.split("."):
             node = node[part]
-        text = str(node.get(lang) or node["zh"])
+        # Texts only staff read are plain strings; the user's have a zh and an en version.
+        text = node if isinstance(node, str) else str(node.get(lang) or node["zh"])
         return text.format(**values) if values else text
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["Button", "Document", "FormRequest", "Reply"]
+__all__ = ["Button", "Document", "FileRef", "FormRequest", "Reply", "Target"]
+
+# Who a reply is for: the user of the conversation, or the help-desk staff handling it (the
+# conversation's topic in the staff group).
+Target = Literal["user", "staff"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,16 @@ class Document:
     path: Path
     filename: str
     caption: str = ""
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file the transport already holds (Telegram's file_id), passed on by reference:
+    a user's photo to the staff topic, a staff member's document to the user."""
+
+    kind: str  # "document" or "photo"
+    ref: str
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,4 +54,6 @@ class Reply:
     buttons: tuple[Button, ...] = ()
     document: Document | None = None
     form: FormRequest | None = None
+    to: Target = "user"
+    file: FileRef | None = None
     meta: dict[str, object] = field(default_factory=dict, compare=False)

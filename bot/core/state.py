@@ -14,7 +14,16 @@ from pydantic import BaseModel, Field
 
 from forms.masking import mask_text
 
-__all__ = ["Awaiting", "Company", "ConversationState", "FormSession", "Progress", "ReminderSpec", "Turn"]
+__all__ = [
+    "Awaiting",
+    "Company",
+    "ConversationState",
+    "FormSession",
+    "Handoff",
+    "Progress",
+    "ReminderSpec",
+    "Turn",
+]
 
 HISTORY_LIMIT = 20
 
@@ -70,12 +79,37 @@ class ReminderSpec(BaseModel):
 
     key: str
     due: datetime
-    kind: Literal["milestone", "idle"]
-    company: int
-    region: str
+    kind: Literal["milestone", "idle", "handoff"]
+    company: int = 0
+    region: str = ""
     step: str = ""
     milestone: str = ""
     rule: int = 0
+
+
+class Handoff(BaseModel):
+    """The conversation handed to help-desk staff (``number``: the conversation's 1st, 2nd...).
+
+    ``waiting``: for someone to take it; ``held``: a staff member has it; ``message``: nobody
+    could answer (outside service hours, or no one in time): the user leaves messages that
+    staff find when they return. ``closed`` only in ``ConversationState.last_handoff``.
+    """
+
+    number: int
+    reason: Literal["asked", "fallback"]
+    status: Literal["waiting", "held", "message", "closed"] = "waiting"
+    opened_at: datetime
+    waiting_since: datetime  # opened, or released back to the queue
+    claimed_at: datetime | None = None
+    answered_at: datetime | None = None  # the first staff message the user got
+    staff_id: str | None = None
+    staff_name: str | None = None
+    nudged: bool = False
+    gave_up: bool = False
+    acknowledged: bool = False  # "message" mode: the user was told their message is kept
+    notes: list[str] = Field(default_factory=list)  # staff's internal notes (masked)
+    closed_at: datetime | None = None
+    resolution: str | None = None
 
 
 class ConversationState(BaseModel):
@@ -98,6 +132,9 @@ class ConversationState(BaseModel):
     # after a correction).
     form: FormSession | None = None
     last_forms: list[str] = Field(default_factory=list)
+    # Help-desk handoff: the one under way, and the last one closed (kept for the record).
+    handoff: Handoff | None = None
+    last_handoff: Handoff | None = None
 
     def remember(self, role: Literal["user", "bot"], text: str) -> None:
         # The history is shown to help-desk staff: ID and phone numbers never enter it.
