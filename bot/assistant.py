@@ -21,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.core.dialogue import Dialogue, Outcome
-from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessage, Timer
+from bot.core.events import ButtonPress, Command, Event, FileMessage, StaffMessage, TextMessage, Timer
+from bot.core.handoff import Desk
 from bot.core.messages import default_messages
 from bot.core.replies import Document, Reply
 from bot.core.state import ConversationState
 from bot.locks import KeyedLocks
-from bot.outbox import encode_reply
+from bot.outbox import Ticket, encode_reply
 from bot.store import DuplicateEventError, StaleStateError, Store
 from forms.masking import mask_text
 from forms.pdf import ConversionError
@@ -51,6 +52,9 @@ def _describe(event: Event) -> str:
         return f"[timer] {event.key}"
     if isinstance(event, FileMessage):
         return f"[{event.kind}] {event.name} {event.caption}".strip()
+    if isinstance(event, StaffMessage):
+        said = f"/{event.command} {event.args}" if event.command else event.text
+        return f"[客服 {event.staff_name or event.staff_id}] {said}".strip()
     assert isinstance(event, Command)
     return f"/{event.name} {event.args}".strip()
 
@@ -67,11 +71,16 @@ class Assistant:
         documents_dir: Path | None = None,
         pdf: bool = False,
         outbox_channels: Collection[str] = (),
+        desk: Desk | None = None,
+        staff_route: tuple[str, str] | None = None,
     ) -> None:
+        """``staff_route``: (channel, chat id) of the staff group that replies ``to="staff"``
+        go to (through that channel's outbox); ``desk`` says how the help desk works."""
         self.store = store
         self.retriever = retriever or default_retriever()
         self.interpreter: Interpreter = interpreter or default_lexical()
-        self.dialogue = Dialogue(self.retriever, default_messages())
+        self.dialogue = Dialogue(self.retriever, default_messages(), desk=desk)
+        self.staff_route = staff_route
         self.documents_dir = documents_dir or Path(tempfile.gettempdir()) / "portpal-documents"
         self.pdf = pdf
         self.outbox_channels = frozenset(outbox_channels)
@@ -111,6 +120,25 @@ class Assistant:
                 rendered.append(replace(reply, text=f"{reply.text}：{file.filename}", document=document))
         return rendered
 
+    def _outbox(
+        self, channel: str, chat_id: str, state: ConversationState, replies: list[Reply]
+    ) -> list[tuple[str, str, str]]:
+        """Outbox rows: the user's replies to the chat, the staff's to the staff group."""
+        rows: list[tuple[str, str, str]] = []
+        handoff = state.handoff or state.last_handoff
+        for reply in replies:
+            if reply.to == "user":
+                if channel in self.outbox_channels:
+                    rows.append((channel, chat_id, encode_reply(reply)))
+            elif self.staff_route is not None and handoff is not None and self.staff_route[0] in self.outbox_channels:
+                company = state.active_company
+                title = company.name if company and not company.placeholder else chat_id
+                ticket = Ticket(channel, chat_id, handoff.number, title)
+                rows.append((*self.staff_route, encode_reply(reply, ticket)))
+            else:
+                log.warning("a reply for staff but no staff group to send it to: %s:%s", channel, chat_id)
+        return rows
+
     async def understand(self, event: Event) -> Understanding | None:
         if isinstance(event, TextMessage) and event.text.strip():
             return await self.interpreter.parse(event.text)
@@ -138,10 +166,12 @@ class Assistant:
                 if understanding is not None:
                     outcome.notes.setdefault("nlu", understanding.engine)
                 # Transcripts are read by staff and exports: ID and phone numbers are masked.
-                messages = [("in", mask_text(_describe(event)))] + [("out", mask_text(r.text)) for r in replies]
-                outbox = (
-                    [(channel, chat_id, encode_reply(r)) for r in replies] if channel in self.outbox_channels else []
-                )
+                messages = [("in", mask_text(_describe(event)))] + [
+                    ("out" if r.to == "user" else "stf", mask_text(r.text)) for r in replies
+                ]
+                outbox = self._outbox(channel, chat_id, outcome.state, replies)
+                if revealed := outcome.notes.get("revealed"):
+                    log.warning("staff revealed a personal field: %s:%s %s", channel, chat_id, revealed)
                 try:
                     saved = await self.store.call(
                         self.store.save, loaded, outcome.state, messages, keys=keys, outbox=outbox, lease=_LEASE

@@ -14,15 +14,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.core.replies import Button, Document, Reply
+from bot.core.replies import Button, Document, FileRef, Reply
 from bot.locks import KeyedLocks
 from bot.store import Pending, Store
 
-__all__ = ["DeliveryError", "Outbox", "Send", "decode_reply", "encode_reply"]
+__all__ = ["DeliveryError", "Outbox", "Send", "Ticket", "decode_reply", "encode_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,21 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
-def encode_reply(reply: Reply) -> str:
-    """A reply as the JSON an outbox row holds (the document by path, not content)."""
+def encode_reply(reply: Reply, ticket: Ticket | None = None) -> str:
+    """A reply as the JSON an outbox row holds (the document by path, not content).
+    ``ticket``: for a reply to staff, the handoff it belongs to (the transport's topic)."""
     data: dict[str, Any] = {"text": reply.text}
     if reply.buttons:
         data["buttons"] = [[b.label, b.payload] for b in reply.buttons]
     if reply.document is not None:
         doc = reply.document
         data["document"] = {"path": str(doc.path), "filename": doc.filename, "caption": doc.caption}
+    if reply.file is not None:
+        data["file"] = {"kind": reply.file.kind, "ref": reply.file.ref, "name": reply.file.name}
+    if reply.to != "user":
+        data["to"] = reply.to
+    if ticket is not None:
+        data["ticket"] = asdict(ticket)
     return json.dumps(data, ensure_ascii=False)
 
 
@@ -60,7 +68,19 @@ def decode_reply(payload: str) -> Reply:
     document = None
     if doc := data.get("document"):
         document = Document(Path(doc["path"]), doc["filename"], doc.get("caption", ""))
-    return Reply(str(data["text"]), buttons, document)
+    file = FileRef(**data["file"]) if data.get("file") else None
+    meta: dict[str, object] = {"ticket": Ticket(**data["ticket"])} if data.get("ticket") else {}
+    return Reply(str(data["text"]), buttons, document, to=data.get("to", "user"), file=file, meta=meta)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Which handoff a staff message belongs to: the user's conversation and its number."""
+
+    channel: str
+    chat_id: str
+    number: int
+    title: str
 
 
 def _utc_now() -> datetime:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "DueReminder",
     "DuplicateEventError",
     "EventKey",
+    "HandoffRecord",
     "Loaded",
     "MessageRecord",
     "OutboxRecord",
@@ -120,6 +122,35 @@ class OutboxRecord(SQLModel, table=True):
     attempts: int = 0
     next_try_at: datetime = Field(default_factory=_now)
     claimed_until: datetime | None = None
+
+
+class HandoffRecord(SQLModel, table=True):
+    """A handoff to help-desk staff; mirrors ``ConversationState.handoff`` / ``last_handoff``.
+
+    ``topic`` is the transport's place for it in the staff group (Telegram: "chat:thread"),
+    set by the channel when it opens one. ``transcript`` (masked, JSON) is written at close.
+    """
+
+    __tablename__ = "handoff"
+    __table_args__ = (UniqueConstraint("conversation_id", "number", name="uq_handoff_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    channel: str = Field(max_length=32)
+    chat_id: str = Field(max_length=64)
+    number: int
+    company: str = ""
+    reason: str = Field(max_length=16)
+    status: str = Field(max_length=16, index=True)
+    opened_at: datetime = Field(index=True)
+    claimed_at: datetime | None = None
+    answered_at: datetime | None = None
+    closed_at: datetime | None = None
+    staff_name: str | None = None
+    resolution: str | None = None
+    notes: str = "[]"
+    transcript: str | None = None
+    topic: str | None = Field(default=None, max_length=64, index=True, unique=True)
 
 
 class ButtonPayload(SQLModel, table=True):
@@ -370,6 +401,10 @@ class Store:
                 with Session(bind=conn) as session:
                     self._sync_reminders(session, cid, state)
                     session.flush()
+            if (state.handoff, state.last_handoff) != (loaded.state.handoff, loaded.state.last_handoff):
+                with Session(bind=conn) as session:
+                    self._sync_handoffs(session, cid, state)
+                    session.flush()
             conn.commit()
         return Saved(loaded.version + 1, claimed)
 
@@ -521,6 +556,78 @@ class Store:
                         due_at=wanted[key],
                     )
                 )
+
+    @staticmethod
+    def _sync_handoffs(s: Session, conversation_id: int, state: ConversationState) -> None:
+        """Make the handoff rows say what ``state.handoff`` and ``state.last_handoff`` say."""
+        conv = s.get(Conversation, conversation_id)
+        assert conv is not None
+        company = state.active_company
+        for handoff in (state.last_handoff, state.handoff):
+            if handoff is None:
+                continue
+            row = s.exec(
+                select(HandoffRecord).where(
+                    HandoffRecord.conversation_id == conversation_id, HandoffRecord.number == handoff.number
+                )
+            ).first()
+            if row is None:
+                row = HandoffRecord(
+                    conversation_id=conversation_id, channel=conv.channel, chat_id=conv.chat_id,
+                    number=handoff.number, reason=handoff.reason, status=handoff.status, opened_at=handoff.opened_at,
+                    company=company.name if company and not company.placeholder else "",
+                )  # fmt: skip
+            row.status, row.claimed_at, row.answered_at = handoff.status, handoff.claimed_at, handoff.answered_at
+            row.closed_at, row.staff_name, row.resolution = handoff.closed_at, handoff.staff_name, handoff.resolution
+            row.notes = json.dumps(handoff.notes, ensure_ascii=False)
+            if handoff.status == "closed" and row.transcript is None:
+                s.flush()  # this event's messages are in the session's transaction already
+                since = _utc(handoff.opened_at)
+                lines = s.exec(
+                    select(MessageRecord)
+                    .where(MessageRecord.conversation_id == conversation_id, MessageRecord.created_at >= since)
+                    .order_by(col(MessageRecord.id))
+                ).all()
+                row.transcript = json.dumps(
+                    [[m.direction, m.text, _utc(m.created_at).isoformat()] for m in lines], ensure_ascii=False
+                )
+            s.add(row)
+
+    # ------------------------------------------------------------------ handoffs
+    def handoff_topic(self, channel: str, chat_id: str, number: int) -> str | None:
+        """The staff-group topic of a conversation's handoff, if one was opened."""
+        query = select(HandoffRecord.topic).where(
+            HandoffRecord.channel == channel, HandoffRecord.chat_id == chat_id, HandoffRecord.number == number
+        )
+        with self.session() as s:
+            return s.exec(query).first()
+
+    def set_handoff_topic(self, channel: str, chat_id: str, number: int, topic: str) -> None:
+        stmt = (
+            update(HandoffRecord)
+            .where(
+                col(HandoffRecord.channel) == channel,
+                col(HandoffRecord.chat_id) == chat_id,
+                col(HandoffRecord.number) == number,
+            )
+            .values(topic=topic)
+        )
+        with self.session(write=True) as s:
+            s.connection().execute(stmt)
+            s.commit()
+
+    def conversation_of_topic(self, topic: str) -> tuple[str, str] | None:
+        """(channel, chat id) of the user whose handoff has this staff-group topic."""
+        query = select(HandoffRecord.channel, HandoffRecord.chat_id).where(HandoffRecord.topic == topic)
+        with self.session() as s:
+            row = s.exec(query).first()
+            return (row[0], row[1]) if row else None
+
+    def handoffs_since(self, since: datetime) -> list[HandoffRecord]:
+        """Handoffs opened at or after ``since``, oldest first (for the help-desk lead's export)."""
+        query = select(HandoffRecord).where(HandoffRecord.opened_at >= _utc(since)).order_by(col(HandoffRecord.id))
+        with self.session() as s:
+            return list(s.exec(query).all())
 
     def due_reminders(
         self, now: datetime, channels: Collection[str] | None = None, limit: int = 100

@@ -47,8 +47,11 @@ class ConsoleChannel:
         return TextMessage(text)
 
     def render(self, replies: Iterable[Reply]) -> None:
-        """Print replies; their buttons stay pickable until other buttons are offered."""
+        """Print replies; their buttons stay pickable until other buttons are offered.
+        Replies for help-desk staff are not this terminal's to show."""
         for reply in replies:
+            if reply.to != "user":
+                continue
             style = "cyan" if self.interactive else None
             self.console.print(reply.text, style=style, markup=False)
             if reply.document is not None:

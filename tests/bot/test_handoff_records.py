@@ -1,0 +1,75 @@
+"""Handoffs through the assistant and the store: staff replies routed to the staff group's
+outbox with their ticket, handoff rows mirrored from the state, the transcript kept at
+close, topics mapped back to conversations. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.assistant import Assistant
+from bot.core.events import Command, StaffMessage, TextMessage
+from bot.core.handoff import Desk, ServiceHours
+from bot.outbox import Ticket, decode_reply
+from bot.store import Store
+
+STAFF = ("telegram", "-1001234567890")
+USER = "4242"
+MOBILE = "13800138000"
+
+
+@pytest.fixture
+def desk(db_url: str) -> Iterator[tuple[Store, Assistant]]:
+    store = Store(db_url)
+    desk = Desk(enabled=True, hours=ServiceHours.parse("always"))
+    yield store, Assistant(store, outbox_channels={"telegram"}, desk=desk, staff_route=STAFF)
+    store.close()
+
+
+def rows(store: Store, chat: str) -> list:
+    return [decode_reply(p.payload) for p in store.pending("telegram", chat)]
+
+
+async def test_staff_replies_go_to_the_staff_group_with_their_ticket(desk):
+    store, assistant = desk
+    await assistant.handle("telegram", USER, Command("human"))
+    await assistant.handle("telegram", USER, TextMessage(f"请打给我 {MOBILE}"))
+    to_user, to_staff = rows(store, USER), rows(store, STAFF[1])
+    assert len(to_user) == 1 and "转接人工客服" in to_user[0].text
+    assert [r.to for r in to_staff] == ["staff", "staff"]
+    assert to_staff[0].meta["ticket"] == Ticket("telegram", USER, 1, USER)
+    assert "人工服务请求 #1" in to_staff[0].text and to_staff[1].text == "👤 请打给我 138****8000"
+
+    await assistant.handle("telegram", USER, StaffMessage("77", "王芳", text="好的，稍后致电。"))
+    assert rows(store, USER)[-1].text == "客服：好的，稍后致电。"
+    [record] = store.handoffs_since(datetime.now(UTC) - timedelta(hours=1))
+    assert (record.number, record.status, record.staff_name, record.reason) == (1, "held", "王芳", "asked")
+    assert record.claimed_at is not None and record.transcript is None
+
+
+async def test_close_keeps_a_masked_transcript_and_topics_lead_back_to_the_user(desk):
+    store, assistant = desk
+    await assistant.handle("telegram", USER, Command("human"))
+    store.set_handoff_topic("telegram", USER, 1, f"{STAFF[1]}:501")
+    assert store.handoff_topic("telegram", USER, 1) == f"{STAFF[1]}:501"
+    assert store.conversation_of_topic(f"{STAFF[1]}:501") == ("telegram", USER)
+    assert store.conversation_of_topic(f"{STAFF[1]}:999") is None
+
+    await assistant.handle("telegram", USER, TextMessage(f"我的手机 {MOBILE}"))
+    await assistant.handle("telegram", USER, StaffMessage("77", "王芳", command="note", args="已回电"))
+    await assistant.handle("telegram", USER, StaffMessage("77", "王芳", command="close", args="已电话解决"))
+    [record] = store.handoffs_since(datetime.now(UTC) - timedelta(hours=1))
+    assert record.status == "closed" and record.resolution == "已电话解决"
+    assert json.loads(record.notes) == ["王芳: 已回电"]
+    transcript = json.loads(record.transcript or "[]")
+    said = [text for _, text, _ in transcript]
+    assert "/human" in said and f"我的手机 {MOBILE}" not in said and "我的手机 138****8000" in said
+    assert any("已电话解决" in text for text in said)
+    assert all(MOBILE not in text for text in said)
+    # The topic stays with its handoff; a second handoff gets a row (and later a topic) of its own.
+    await assistant.handle("telegram", USER, Command("human"))
+    second = store.handoffs_since(datetime.now(UTC) - timedelta(hours=1))
+    assert [(r.number, r.status, r.topic) for r in second] == [(1, "closed", f"{STAFF[1]}:501"), (2, "waiting", None)]
