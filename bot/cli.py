@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,6 +29,8 @@ nlu_app = typer.Typer(help="The Rasa NLU engine: export, train, serve, cross-val
 app.add_typer(nlu_app, name="nlu")
 form_app = typer.Typer(help="Documents: list the forms, render one from a JSON profile.", no_args_is_help=True)
 app.add_typer(form_app, name="form")
+handoff_app = typer.Typer(help="Help-desk handoffs: records for the help-desk lead.", no_args_is_help=True)
+app.add_typer(handoff_app, name="handoff")
 
 log = logging.getLogger("portpal")
 
@@ -423,3 +426,30 @@ def form_render(
         raise typer.Exit(3) from exc
     for item in written:
         typer.echo(str(item.path))
+
+
+@handoff_app.command("export")
+def handoff_export(
+    since: Annotated[str, typer.Option("--since", help="First day to include, YYYY-MM-DD (Asia/Shanghai).")],
+    out: Annotated[Path | None, typer.Option("--out", help="CSV file to write (default: standard output).")] = None,
+) -> None:
+    """Handoffs opened since a day, as CSV (personal data masked): waiting and handling time,
+    reason, resolution."""
+    from zoneinfo import ZoneInfo
+
+    from bot.reports import handoff_csv
+    from bot.store import Store
+    from forms.render import atomic_write
+
+    try:
+        day = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    except ValueError as exc:
+        typer.echo(f"--since {since!r}: expected a date as YYYY-MM-DD, e.g. 2026-11-01", err=True)
+        raise typer.Exit(2) from exc
+    settings = Settings()
+    text = handoff_csv(Store(settings.resolved_database_url()).handoffs_since(day))
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    typer.echo(f"{text.count(chr(10)) - 1} handoffs written to {out}", err=True)

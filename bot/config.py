@@ -7,11 +7,13 @@ they never appear in a log line or a repr.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core.desk import Desk, ServiceHours
 from nlu.config import EngineMode, NluConfig
 
 __all__ = ["Settings", "default_data_dir"]
@@ -46,6 +48,32 @@ class Settings(BaseSettings):
     # Messages per second over all chats (Telegram allows about 30); 0: no overall limit
     # (a local Bot API server or a benchmark).
     portpal_telegram_rate: float = 30.0
+    # The help desk (with STAFF_CHAT_ID): when staff answer, when to nudge them about an
+    # unclaimed handoff, when to give up and offer the hotline, the wait users are told,
+    # and whether users see staff names.
+    portpal_service_hours: str = "mon-fri 09:00-17:30"
+    portpal_service_timezone: str = "Asia/Shanghai"
+    portpal_handoff_nudge_minutes: int = 5
+    portpal_handoff_timeout_minutes: int = 15
+    portpal_handoff_wait_minutes: int = 5
+    portpal_staff_names: bool = False
+
+    @field_validator("portpal_service_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        ServiceHours.parse(value)  # ValueError says what a valid value looks like
+        return value
+
+    def desk(self) -> Desk:
+        """How the help desk works; without STAFF_CHAT_ID there is none (hotlines instead)."""
+        return Desk(
+            enabled=self.staff_chat_id is not None,
+            hours=ServiceHours.parse(self.portpal_service_hours, self.portpal_service_timezone),
+            nudge_after=timedelta(minutes=self.portpal_handoff_nudge_minutes),
+            give_up_after=timedelta(minutes=self.portpal_handoff_timeout_minutes),
+            wait_minutes=self.portpal_handoff_wait_minutes,
+            show_names=self.portpal_staff_names,
+        )
 
     @property
     def documents_dir(self) -> Path:

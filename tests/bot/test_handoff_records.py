@@ -4,9 +4,14 @@ close, topics mapped back to conversations. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +19,10 @@ from bot.assistant import Assistant
 from bot.core.events import Command, StaffMessage, TextMessage
 from bot.core.handoff import Desk, ServiceHours
 from bot.outbox import Ticket, decode_reply
+from bot.reports import HANDOFF_COLUMNS
 from bot.store import Store
 
+PORTPAL = Path(sys.executable).with_name("portpal")
 STAFF = ("telegram", "-1001234567890")
 USER = "4242"
 MOBILE = "13800138000"
@@ -73,3 +80,41 @@ async def test_close_keeps_a_masked_transcript_and_topics_lead_back_to_the_user(
     await assistant.handle("telegram", USER, Command("human"))
     second = store.handoffs_since(datetime.now(UTC) - timedelta(hours=1))
     assert [(r.number, r.status, r.topic) for r in second] == [(1, "closed", f"{STAFF[1]}:501"), (2, "waiting", None)]
+
+
+async def test_the_export_gives_waiting_and_handling_times_masked(tmp_path):
+    db = tmp_path / "portpal.sqlite3"
+    store = Store(f"sqlite:///{db}")
+    assistant = Assistant(store, outbox_channels={"telegram"}, desk=Desk(enabled=True), staff_route=STAFF)
+    t0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    await assistant.handle("telegram", USER, Command("human", at=t0))
+    await assistant.handle("telegram", USER, StaffMessage("77", "王芳", command="take", at=t0 + timedelta(minutes=3)))
+    note = StaffMessage("77", "王芳", command="note", args=f"回电 {MOBILE}", at=t0 + timedelta(minutes=4))
+    await assistant.handle("telegram", USER, note)
+    done = StaffMessage("77", "王芳", command="close", args="已解决", at=t0 + timedelta(minutes=10))
+    await assistant.handle("telegram", USER, done)
+    await assistant.handle("telegram", "5555", TextMessage("转人工", at=t0 + timedelta(hours=1)))  # still open
+    store.close()
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}"}
+    out = tmp_path / "handoffs.csv"
+    run = [str(PORTPAL), "handoff", "export", "--since", "2026-11-24", "--out", str(out)]
+    done_run = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    assert done_run.returncode == 0, done_run.stderr
+    lines = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
+    first = lines[0]
+    assert (first["reason"], first["status"], first["staff"], first["resolution"]) == (
+        "asked",
+        "closed",
+        "王芳",
+        "已解决",
+    )
+    assert (first["waiting_minutes"], first["handling_minutes"]) == ("3.0", "7.0")
+    assert first["notes"] == "王芳: 回电 138****8000" and USER not in first["user"]
+    assert MOBILE not in out.read_text(encoding="utf-8")
+    assert [(r["reason"], r["status"], r["waiting_minutes"]) for r in lines[1:]] == [("asked", "waiting", "")]
+
+    later = subprocess.run([*run[:4], "2099-01-01"], env=env, capture_output=True, text=True, timeout=60)
+    assert later.returncode == 0 and later.stdout.splitlines() == [",".join(HANDOFF_COLUMNS)]
+    bad = subprocess.run([*run[:4], "24.11.2026"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "expected a date as YYYY-MM-DD" in bad.stderr
