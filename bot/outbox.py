@@ -109,6 +109,9 @@ class Outbox:
         self.settle = settle
         self.max_attempts = max_attempts
         self._locks: KeyedLocks[str] = KeyedLocks()
+        # Sends to other chats started by ``flush_event``; if the process stops first, their
+        # leases run out and ``run`` sends them.
+        self._background: set[asyncio.Task[int]] = set()
 
     async def flush(self, chat_id: str, leased: Sequence[Pending] = ()) -> int:
         """Send the chat's pending replies in order; returns how many were sent.
@@ -122,6 +125,21 @@ class Outbox:
                 return await self._send_rows(chat_id, list(leased), held=True)
             rows = await self.store.call(self.store.pending, self.channel, chat_id)
             return await self._send_rows(chat_id, rows, held=False)
+
+    async def flush_event(self, chat_id: str, leased: Sequence[Pending] = ()) -> int:
+        """Send what one event of ``chat_id`` committed: that chat's replies now (returns how
+        many were sent), replies to other chats of this channel (a handoff's staff group)
+        in the background. A staff group is paced by Telegram's per-group limit (20 a
+        minute): a user's conversation must not wait for it."""
+        others: dict[str, list[Pending]] = {}
+        for row in leased:
+            if row.channel == self.channel and row.chat_id != chat_id:
+                others.setdefault(row.chat_id, []).append(row)
+        for other, rows in others.items():
+            task = asyncio.create_task(self.flush(other, rows), name=f"outbox:{other}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return await self.flush(chat_id, [row for row in leased if row.chat_id == chat_id])
 
     async def _send_rows(self, chat_id: str, rows: list[Pending], *, held: bool) -> int:
         sent: list[int] = []

@@ -296,7 +296,7 @@ class TelegramChannel:
         elif engine := outcome.notes.get("nlu"):
             self.metrics.nlu.labels(str(engine)).inc()
         leased = outcome.notes.get("outbox")
-        await self.outbox.flush(chat_id, leased if isinstance(leased, list) else ())
+        await self.outbox.flush_event(chat_id, leased if isinstance(leased, list) else ())
         self.metrics.reply_latency.observe(time.perf_counter() - started)
         return not duplicate
 
@@ -419,7 +419,7 @@ class TelegramChannel:
         """Send what the bot says unprompted (reminders): they are in the outbox already."""
         if channel == CHANNEL:
             leased = outcome.notes.get("outbox")
-            await self.outbox.flush(chat_id, leased if isinstance(leased, list) else ())
+            await self.outbox.flush_event(chat_id, leased if isinstance(leased, list) else ())
 
     # ------------------------------------------------------------------ start-up
     async def register_commands(self) -> bool:

@@ -107,3 +107,35 @@ async def test_two_senders_never_send_one_row_twice(store):
     await a.flush("5")
     await b.flush("5")
     assert sorted(t for _, t in transport.delivered) == sorted(f"m{i}" for i in range(20))
+
+
+async def test_an_events_replies_to_another_chat_go_there_in_the_background(store):
+    """A handoff event commits replies for the user and for the staff group: each reaches its
+    own chat, and the user's do not wait for the staff group's (which Telegram paces)."""
+    staff_can_go = asyncio.Event()
+
+    class SlowStaff(Transport):
+        async def send(self, chat_id: str, reply: Reply) -> None:
+            if chat_id == "-100":
+                await staff_can_go.wait()
+            await super().send(chat_id, reply)
+
+    transport = SlowStaff()
+    outbox = Outbox(store, "telegram", transport.send)
+    loaded = store.load("telegram", "7")
+    rows = [
+        ("telegram", "7", encode_reply(Reply("user 1"))),
+        ("telegram", "-100", encode_reply(Reply("card", to="staff"))),
+        ("telegram", "7", encode_reply(Reply("user 2"))),
+        ("telegram", "-100", encode_reply(Reply("relay", to="staff"))),
+    ]
+    saved = store.save(loaded, ConversationState(), [], outbox=rows, lease=timedelta(seconds=60))
+    assert await outbox.flush_event("7", saved.claimed) == 2
+    assert transport.delivered == [("7", "user 1"), ("7", "user 2")]
+    staff_can_go.set()
+    for _ in range(100):
+        if len(transport.delivered) == 4:
+            break
+        await asyncio.sleep(0.01)
+    assert transport.delivered[2:] == [("-100", "card"), ("-100", "relay")]
+    assert store.outbox_size() == 0
