@@ -68,9 +68,11 @@ class TelegramBot:
         self.token = token.get_secret_value().strip()
         self.webhook = bool(settings.portpal_public_url)
         self.store = Store(settings.resolved_database_url())
+        staff = settings.staff_chat_id
         self.assistant = Assistant(
-            self.store, interpreter, documents_dir=settings.documents_dir, pdf=pdf, outbox_channels={CHANNEL}
-        )
+            self.store, interpreter, documents_dir=settings.documents_dir, pdf=pdf, outbox_channels={CHANNEL},
+            desk=settings.desk(), staff_route=(CHANNEL, str(staff)) if staff is not None else None,
+        )  # fmt: skip
         self.metrics = Metrics()
         self.metrics.track_outbox(lambda: self.store.outbox_size(CHANNEL))
         self.application = build_application(
@@ -79,7 +81,7 @@ class TelegramBot:
             rate_limit=settings.portpal_telegram_rate,
             webhook=self.webhook,
         )
-        self.channel = TelegramChannel(self.assistant, self.application, self.metrics)
+        self.channel = TelegramChannel(self.assistant, self.application, self.metrics, staff_chat_id=staff)
         secret = settings.portpal_webhook_secret
         self.secret = secret.get_secret_value() if secret else webhook_secret(self.token)
         self.scheduler = ReminderScheduler(self.assistant, self.channel.deliver, channels=[CHANNEL])

@@ -58,11 +58,11 @@ from telegram.ext import (
 from bot.assistant import Assistant
 from bot.channels.telegram_http import AiohttpRequest, maybe_delivered
 from bot.core.dialogue import Outcome
-from bot.core.events import ButtonPress, Command, Event, FileMessage, TextMessage
+from bot.core.events import ButtonPress, Command, Event, FileMessage, StaffMessage, TextMessage
 from bot.core.replies import Button, Reply
 from bot.locks import KeyedLocks
 from bot.metrics import Metrics
-from bot.outbox import DeliveryError, Outbox
+from bot.outbox import DeliveryError, Outbox, Ticket
 from forms.masking import mask_text
 
 __all__ = [
@@ -99,6 +99,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("cancel", "取消当前操作"),
 )
 ALLOWED_UPDATES = ["message", "callback_query"]
+# What staff may do in a handoff's topic (bot.core.handoff); from anywhere else, nothing.
+STAFF_COMMANDS = frozenset({"take", "release", "close", "note", "kb", "reveal"})
 
 
 def utf16_len(text: str) -> int:
@@ -226,10 +228,12 @@ class TelegramChannel:
         assistant: Assistant,
         application: Application[Any, Any, Any, Any, Any, Any],
         metrics: Metrics | None = None,
+        staff_chat_id: int | None = None,
     ) -> None:
         self.assistant = assistant
         self.application = application
         self.metrics = metrics or Metrics()
+        self.staff_chat_id = staff_chat_id
         self.outbox = Outbox(assistant.store, CHANNEL, self.send)
         self._redeliver: set[int] = set()
         application.add_handler(
@@ -237,6 +241,9 @@ class TelegramChannel:
                 filters.ChatType.PRIVATE & (filters.TEXT | filters.Document.ALL | filters.PHOTO), self._on_message
             )
         )
+        if staff_chat_id is not None:
+            staff = filters.Chat(staff_chat_id) & (filters.TEXT | filters.Document.ALL | filters.PHOTO)
+            application.add_handler(MessageHandler(staff, self._on_staff))
         application.add_handler(CallbackQueryHandler(self._on_button))
         application.add_handler(TypeHandler(Update, self._on_other), group=1)
         application.add_error_handler(self._on_error)
@@ -307,8 +314,45 @@ class TelegramChannel:
         event = self.to_event(message, update.update_id)
         if event is None:
             return
+        if isinstance(event, Command) and event.name in STAFF_COMMANDS:
+            # Only the staff group's topics carry staff actions; here it is a user's command.
+            log.warning("staff command /%s outside the staff group: not a staff action", event.name,
+                        extra={"update_id": update.update_id, "chat_id": message.chat_id})  # fmt: skip
         self.metrics.updates.labels(type(event).__name__).inc()
         await self._deliver_event(update, str(message.chat_id), event, [f"{CHANNEL}:update:{update.update_id}"])
+
+    async def _on_staff(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A message in the staff group: in a handoff's topic, an event of that user's
+        conversation; anywhere else in the group (the general topic), ignored."""
+        message = update.effective_message
+        sender = update.effective_user
+        where = {"update_id": update.update_id, "chat_id": self.staff_chat_id}
+        if message is None or sender is None or sender.is_bot:
+            return
+        thread = message.message_thread_id if message.is_topic_message else None
+        conversation = None
+        if thread is not None:
+            topic = f"{message.chat_id}:{thread}"
+            conversation = await self.assistant.store.call(self.assistant.store.conversation_of_topic, topic)
+        if conversation is None:
+            log.info("staff group message outside a handoff topic ignored", extra=where)
+            return
+        event = self.to_event(message, update.update_id)
+        staff_id, name = str(sender.id), sender.full_name
+        if isinstance(event, Command):
+            staff_event = StaffMessage(staff_id, name, command=event.name, args=event.args, update_id=update.update_id)
+        elif isinstance(event, FileMessage):
+            staff_event = StaffMessage(staff_id, name, text=event.caption, file=event, update_id=update.update_id)
+        elif isinstance(event, TextMessage):
+            staff_event = StaffMessage(staff_id, name, text=event.text, update_id=update.update_id)
+        else:
+            return
+        self.metrics.updates.labels("StaffMessage").inc()
+        channel, chat_id = conversation
+        if channel != CHANNEL:
+            log.warning("handoff topic of another channel (%s) ignored", channel, extra=where)
+            return
+        await self._deliver_event(update, chat_id, staff_event, [f"{CHANNEL}:update:{update.update_id}"])
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -386,16 +430,53 @@ class TelegramChannel:
         """One reply as Bot API calls; raises ``DeliveryError`` if it did not get through."""
         try:
             markup = await asyncio.to_thread(self.keyboard, reply.buttons) if reply.buttons else None
+            ticket = reply.meta.get("ticket")
+            thread = await self._topic(chat_id, ticket) if isinstance(ticket, Ticket) else None
             if reply.document is not None:
                 await self._send_document(chat_id, reply, markup)
                 return
+            if reply.file is not None:
+                await self._send_file(chat_id, reply, thread)
+                return
             parts = split_text(reply.text)
             for i, part in enumerate(parts):
-                await self.bot.send_message(chat_id, part, reply_markup=markup if i == len(parts) - 1 else None)
+                await self.bot.send_message(
+                    chat_id, part, reply_markup=markup if i == len(parts) - 1 else None, message_thread_id=thread
+                )
                 self.metrics.sent.labels("sendMessage").inc()
         except TelegramError as exc:
             self.metrics.errors.labels("send").inc()
             raise _delivery_error(exc) from exc
+
+    async def _topic(self, chat_id: str, ticket: Ticket) -> int:
+        """The staff-group topic of a handoff, opened (createForumTopic) on its first message."""
+        store = self.assistant.store
+        topic = await store.call(store.handoff_topic, ticket.channel, ticket.chat_id, ticket.number)
+        if topic is not None:
+            return int(topic.rsplit(":", 1)[1])
+        name = f"#{ticket.number} {ticket.title}"[:128]
+        created = await self.bot.create_forum_topic(chat_id, name)
+        self.metrics.sent.labels("createForumTopic").inc()
+        thread = int(created.message_thread_id)
+        await store.call(store.set_handoff_topic, ticket.channel, ticket.chat_id, ticket.number, f"{chat_id}:{thread}")
+        return thread
+
+    async def _send_file(self, chat_id: str, reply: Reply, thread: int | None) -> None:
+        """A file Telegram already holds, by its file_id (a user's photo to staff, a staff
+        member's document to the user)."""
+        file = reply.file
+        assert file is not None
+        caption = reply.text
+        if utf16_len(caption) > MAX_CAPTION:
+            for part in split_text(caption):
+                await self.bot.send_message(chat_id, part, message_thread_id=thread)
+            caption = file.name
+        if file.kind == "photo":
+            await self.bot.send_photo(chat_id, photo=file.ref, caption=caption or None, message_thread_id=thread)
+            self.metrics.sent.labels("sendPhoto").inc()
+        else:
+            await self.bot.send_document(chat_id, document=file.ref, caption=caption or None, message_thread_id=thread)
+            self.metrics.sent.labels("sendDocument").inc()
 
     async def _send_document(self, chat_id: str, reply: Reply, markup: InlineKeyboardMarkup | None) -> None:
         doc = reply.document

@@ -205,6 +205,14 @@ class BotApiDouble:
             if c.method == method and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))
         ]
 
+    def topic_texts(self, chat_id: int, thread_id: int) -> list[str]:
+        """Texts (and captions) delivered to one forum topic of a group, in order."""
+        return [
+            m.get("text", m.get("caption", ""))
+            for m in self.delivered[chat_id]
+            if m.get("message_thread_id") == thread_id
+        ]
+
     def texts(self, chat_id: int) -> list[str]:
         """The texts that reached a chat, in order (failed calls excluded)."""
         return [m["text"] for m in self.delivered[chat_id] if "text" in m]
@@ -318,7 +326,10 @@ class BotApiDouble:
             **content,
         }
         if params.get("message_thread_id"):
-            message["message_thread_id"] = int(params["message_thread_id"])
+            thread = int(params["message_thread_id"])
+            if thread not in self.topics[chat_id]:
+                raise ValueError(f"message thread not found: {thread} in chat {chat_id}")
+            message["message_thread_id"] = thread
             message["is_topic_message"] = True
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
@@ -398,14 +409,25 @@ class BotApiDouble:
         return True
 
     async def _m_sendDocument(self, params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:  # noqa: N802
-        name, content = files["document"]
-        file_id = f"doc-{len(self.documents) + 1}"
-        self.documents[file_id] = (name, content)
-        document = {"file_id": file_id, "file_unique_id": file_id, "file_name": name, "file_size": len(content)}
+        if "document" in files:  # an upload
+            name, content = files["document"]
+            file_id = f"doc-{len(self.documents) + 1}"
+            self.documents[file_id] = (name, content)
+            document = {"file_id": file_id, "file_unique_id": file_id, "file_name": name, "file_size": len(content)}
+        else:  # a file Telegram holds already, by file_id
+            file_id = str(params["document"])
+            name = self.documents.get(file_id, ("file", b""))[0]
+            document = {"file_id": file_id, "file_unique_id": file_id, "file_name": name}
         caption = {"caption": params["caption"]} if params.get("caption") else {}
         if len(params.get("caption") or "") > 1024:
             raise ValueError("message caption is too long")
         return await self._deliver(self._message(params, document=document, **caption))
+
+    async def _m_sendPhoto(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
+        file_id = str(params["photo"])
+        photo = [{"file_id": file_id, "file_unique_id": file_id, "width": 800, "height": 600}]
+        caption = {"caption": params["caption"]} if params.get("caption") else {}
+        return await self._deliver(self._message(params, photo=photo, **caption))
 
     async def _m_createForumTopic(self, params: dict[str, Any], files: Any) -> dict[str, Any]:  # noqa: N802
         thread_id = next(self._thread_ids)
