@@ -602,19 +602,23 @@ class Store:
         with self.session() as s:
             return s.exec(query).first()
 
-    def set_handoff_topic(self, channel: str, chat_id: str, number: int, topic: str) -> None:
+    def set_handoff_topic(self, channel: str, chat_id: str, number: int, topic: str) -> str:
+        """Record the topic opened for a handoff unless one is recorded already (another
+        process opened one first); returns the topic to use."""
         stmt = (
             update(HandoffRecord)
             .where(
                 col(HandoffRecord.channel) == channel,
                 col(HandoffRecord.chat_id) == chat_id,
                 col(HandoffRecord.number) == number,
+                col(HandoffRecord.topic).is_(None),
             )
             .values(topic=topic)
         )
         with self.session(write=True) as s:
             s.connection().execute(stmt)
             s.commit()
+        return self.handoff_topic(channel, chat_id, number) or topic
 
     def conversation_of_topic(self, topic: str) -> tuple[str, str] | None:
         """(channel, chat id) of the user whose handoff has this staff-group topic."""

@@ -457,9 +457,11 @@ class TelegramChannel:
         name = f"#{ticket.number} {ticket.title}"[:128]
         created = await self.bot.create_forum_topic(chat_id, name)
         self.metrics.sent.labels("createForumTopic").inc()
-        thread = int(created.message_thread_id)
-        await store.call(store.set_handoff_topic, ticket.channel, ticket.chat_id, ticket.number, f"{chat_id}:{thread}")
-        return thread
+        mine = f"{chat_id}:{created.message_thread_id}"
+        used = await store.call(store.set_handoff_topic, ticket.channel, ticket.chat_id, ticket.number, mine)
+        if used != mine:
+            log.warning("handoff topic opened twice (another process was first); using %s", used)
+        return int(used.rsplit(":", 1)[1])
 
     async def _send_file(self, chat_id: str, reply: Reply, thread: int | None) -> None:
         """A file Telegram already holds, by its file_id (a user's photo to staff, a staff

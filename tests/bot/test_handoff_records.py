@@ -60,7 +60,9 @@ async def test_staff_replies_go_to_the_staff_group_with_their_ticket(desk):
 async def test_close_keeps_a_masked_transcript_and_topics_lead_back_to_the_user(desk):
     store, assistant = desk
     await assistant.handle("telegram", USER, Command("human"))
-    store.set_handoff_topic("telegram", USER, 1, f"{STAFF[1]}:501")
+    assert store.set_handoff_topic("telegram", USER, 1, f"{STAFF[1]}:501") == f"{STAFF[1]}:501"
+    # A second process that opened a topic too is told to use the first one.
+    assert store.set_handoff_topic("telegram", USER, 1, f"{STAFF[1]}:502") == f"{STAFF[1]}:501"
     assert store.handoff_topic("telegram", USER, 1) == f"{STAFF[1]}:501"
     assert store.conversation_of_topic(f"{STAFF[1]}:501") == ("telegram", USER)
     assert store.conversation_of_topic(f"{STAFF[1]}:999") is None
