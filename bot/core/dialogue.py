@@ -137,7 +137,7 @@ class Dialogue:
         return "\n".join(lines)
 
     def _step_label(self, state: ConversationState) -> str | None:
-        """ "陕西…流程 第3/9步 …" for the staff's context card."""
+        """The current walkthrough step for the staff's context card: procedure, n/total, title."""
         proc, prog = self.wt.procedure(state), state.progress()
         if proc is None or prog is None or prog.current is None:
             return None
@@ -320,8 +320,8 @@ class Dialogue:
         state: ConversationState,
         text: str,
         nlu: Understanding | None,
-        region_named: str | None = None,
-        at: datetime | None = None,
+        region_named: str | None,
+        at: datetime,
     ) -> Outcome:
         lang = state.lang
         # In a walkthrough a region named in a question answers for that region only.
@@ -330,7 +330,7 @@ class Dialogue:
         resume = self.forms.resume_offer(state) or self.wt.resume_offer(state)
         if answer.fallback:
             state.fallback_streak += 1
-            if state.fallback_streak >= 2 and self.desk.enabled and at is not None:
+            if state.fallback_streak >= 2 and self.desk.enabled:
                 # Twice without an answer: a person takes over rather than a third try.
                 state.fallback_streak = 0
                 lead = self.msg.get("fallback_handoff", lang)
