@@ -184,5 +184,7 @@ class Assistant:
                 if saved.claimed:
                     # Leased to this process: the channel sends them without looking them up.
                     outcome.notes["outbox"] = saved.claimed
+                if saved.destinations:
+                    outcome.notes["destinations"] = saved.destinations
                 return outcome
         raise StaleStateError(f"{channel}:{chat_id}: gave up after {_MAX_RETRIES} concurrent updates")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,12 +23,14 @@ from bot.core.replies import Button, Document, FileRef, Reply
 from bot.locks import KeyedLocks
 from bot.store import Pending, Store
 
-__all__ = ["DeliveryError", "Outbox", "Send", "Ticket", "decode_reply", "encode_reply"]
+__all__ = ["DeliveryError", "Merge", "Outbox", "Send", "Ticket", "decode_reply", "encode_reply"]
 
 log = logging.getLogger(__name__)
 
 # Sends one reply to a chat; raises DeliveryError when it did not get through.
 Send = Callable[[str, Reply], Awaitable[None]]
+# Two consecutive replies to one chat as one message, or None to send them apart.
+Merge = Callable[[Reply, Reply], Reply | None]
 
 _LEASE = timedelta(seconds=60)
 _BACKOFF = (1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 300.0)
@@ -88,7 +90,14 @@ def _utc_now() -> datetime:
 
 
 class Outbox:
-    """Delivers one channel's outbox rows through ``send``."""
+    """Delivers one channel's outbox rows through ``send``.
+
+    ``merge`` (the transport's) joins two replies to one chat into one message, or returns
+    None when they must stay apart: a burst of relayed messages to a staff group becomes a
+    few messages, sent within the group's rate limit instead of queueing for minutes behind
+    it. ``lane``: replies in different lanes of a chat (a staff group's topics) keep their
+    order only within their lane, so a topic's lines merge over another topic's.
+    """
 
     def __init__(
         self,
@@ -96,22 +105,31 @@ class Outbox:
         channel: str,
         send: Send,
         *,
+        merge: Merge | None = None,
+        lane: Callable[[Reply], Hashable] = lambda reply: None,
         clock: Callable[[], datetime] = _utc_now,
         poll: float = 2.0,
         settle: timedelta = timedelta(seconds=5),
         max_attempts: int = len(_BACKOFF) + 1,
+        batch: int = 100,
     ) -> None:
         self.store = store
         self.channel = channel
         self.send = send
+        self.merge = merge
+        self.lane = lane
         self.clock = clock
         self.poll = poll
         self.settle = settle
         self.max_attempts = max_attempts
+        self.batch = batch
         self._locks: KeyedLocks[str] = KeyedLocks()
-        # Sends to other chats started by ``flush_event``; if the process stops first, their
-        # leases run out and ``run`` sends them.
-        self._background: set[asyncio.Task[int]] = set()
+        # Other chats' drains (a staff group's), started by ``flush_event``: the rows leased
+        # to this process waiting for one, and whether more came while one was running. If
+        # the process stops first, the leases run out and ``run`` sends those rows.
+        self._held: dict[str, dict[int, Pending]] = {}
+        self._draining: dict[str, asyncio.Task[None]] = {}
+        self._dirty: set[str] = set()
 
     async def flush(self, chat_id: str, leased: Sequence[Pending] = ()) -> int:
         """Send the chat's pending replies in order; returns how many were sent.
@@ -122,56 +140,119 @@ class Outbox:
         """
         async with self._locks.hold(chat_id):
             if leased:
-                return await self._send_rows(chat_id, list(leased), held=True)
-            rows = await self.store.call(self.store.pending, self.channel, chat_id)
-            return await self._send_rows(chat_id, rows, held=False)
+                rows = list(leased)
+                return await self._send_rows(chat_id, rows, {row.id for row in rows})
+            rows = await self.store.call(self.store.pending, self.channel, chat_id, self.batch)
+            return await self._send_rows(chat_id, rows, set())
 
-    async def flush_event(self, chat_id: str, leased: Sequence[Pending] = ()) -> int:
+    async def flush_event(
+        self, chat_id: str, leased: Sequence[Pending] = (), destinations: Sequence[tuple[str, str]] = ()
+    ) -> int:
         """Send what one event of ``chat_id`` committed: that chat's replies now (returns how
         many were sent), replies to other chats of this channel (a handoff's staff group)
         in the background. A staff group is paced by Telegram's per-group limit (20 a
-        minute): a user's conversation must not wait for it."""
-        others: dict[str, list[Pending]] = {}
+        minute): a user's conversation must not wait for it. ``destinations``: every
+        (channel, chat) the event wrote to, leased or not."""
+        others: dict[str, list[Pending]] = {c: [] for ch, c in destinations if ch == self.channel and c != chat_id}
         for row in leased:
             if row.channel == self.channel and row.chat_id != chat_id:
                 others.setdefault(row.chat_id, []).append(row)
         for other, rows in others.items():
-            task = asyncio.create_task(self.flush(other, rows), name=f"outbox:{other}")
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self.kick(other, rows)
         return await self.flush(chat_id, [row for row in leased if row.chat_id == chat_id])
 
-    async def _send_rows(self, chat_id: str, rows: list[Pending], *, held: bool) -> int:
-        sent: list[int] = []
+    def kick(self, chat_id: str, leased: Sequence[Pending] = ()) -> None:
+        """Have a background drain send the chat's pending replies (with ``leased``, rows
+        this process holds). One drain per chat: what arrives while it sends waits for its
+        next pass, where consecutive replies can be merged."""
+        self._held.setdefault(chat_id, {}).update({row.id: row for row in leased})
+        if chat_id in self._draining:
+            self._dirty.add(chat_id)
+            return
+        self._draining[chat_id] = asyncio.create_task(self._drain(chat_id), name=f"outbox:{chat_id}")
+
+    async def _drain(self, chat_id: str) -> None:
         try:
-            for i, row in enumerate(rows):
-                if not held:
-                    if row.next_try_at > self.clock():
-                        break  # waiting out a back-off; later replies keep their place behind it
-                    if not await self.store.call(self.store.claim, row.id, self.clock(), _LEASE):
-                        break  # another process is sending this chat's replies
-                result = await self._send_one(chat_id, row)
-                if result == "wait":
-                    if held:
-                        await self.store.call(self.store.release, [r.id for r in rows[i + 1 :]])
+            while True:
+                self._dirty.discard(chat_id)
+                held = self._held.pop(chat_id, {})
+                try:
+                    async with self._locks.hold(chat_id):
+                        rows = await self.store.call(self.store.pending, self.channel, chat_id, self.batch)
+                        sent = await self._send_rows(chat_id, rows, set(held))
+                except Exception:
+                    log.exception("outbox drain failed", extra={"channel": self.channel, "chat_id": chat_id})
+                    return
+                more = sent > 0 and len(rows) >= self.batch
+                if chat_id not in self._dirty and not more:
+                    return
+        finally:
+            # Popped in the same step as the last check: a later ``kick`` starts a new drain.
+            self._draining.pop(chat_id, None)
+
+    async def _take(self, row: Pending, held: set[int], holding: set[int]) -> bool:
+        """Whether this process may send ``row`` now (it holds the row's lease after)."""
+        if row.id not in held:
+            if row.next_try_at > self.clock():
+                return False  # waiting out a back-off; later replies keep their place behind it
+            if not await self.store.call(self.store.claim, row.id, self.clock(), _LEASE):
+                return False  # another process is sending this chat's replies
+        holding.add(row.id)
+        return True
+
+    async def _send_rows(self, chat_id: str, rows: list[Pending], held: set[int]) -> int:
+        """Send ``rows`` in order, merging what ``merge`` allows; ``held``: ids already
+        leased to this process. Leases still held at the end are given back."""
+        sent: list[int] = []
+        holding: set[int] = set()
+        tried: set[int] = set()  # sent, or settled by ``_send_one`` (postponed, dropped)
+        replies = {row.id: decode_reply(row.payload) for row in rows}
+        remaining = list(rows)
+        try:
+            while remaining:
+                if not await self._take(remaining[0], held, holding):
                     break
+                group, reply = [remaining[0]], replies[remaining[0].id]
+                if self.merge is not None:
+                    lane = self.lane(reply)
+                    for row in remaining[1:]:
+                        if self.lane(replies[row.id]) != lane:
+                            continue  # another lane's order is its own: merging over it is fine
+                        merged = self.merge(reply, replies[row.id])
+                        if merged is None or not await self._take(row, held, holding):
+                            break
+                        group.append(row)
+                        reply = merged
+                result = await self._send_one(chat_id, group, reply)
+                done = {row.id for row in group}
+                tried |= done
                 if result == "sent":
-                    sent.append(row.id)
+                    sent.extend(done)
+                if result == "wait":
+                    break
+                remaining = [row for row in remaining if row.id not in done]
         finally:
             await self.store.call(self.store.mark_sent, sent, self.clock())
+            # Held but not tried: behind a reply that must wait, or beyond this pass.
+            if untried := (holding | held) - tried:
+                await self.store.call(self.store.release, sorted(untried))
         return len(sent)
 
-    async def _send_one(self, chat_id: str, row: Pending) -> Literal["sent", "dropped", "wait"]:
-        """Send one row: sent, dropped for good, or postponed (later rows wait behind it)."""
-        where = {"channel": self.channel, "chat_id": chat_id, "outbox_id": row.id, "attempt": row.attempts + 1}
-        backoff = _BACKOFF[min(row.attempts, len(_BACKOFF) - 1)]
+    async def _send_one(self, chat_id: str, group: list[Pending], reply: Reply) -> Literal["sent", "dropped", "wait"]:
+        """Send one message (``group``: the rows merged into ``reply``): sent, dropped for
+        good, or postponed (its first row waits; later rows wait behind it)."""
+        first = group[0]
+        ids = [row.id for row in group]
+        where = {"channel": self.channel, "chat_id": chat_id, "outbox_id": ids, "attempt": first.attempts + 1}
+        backoff = _BACKOFF[min(first.attempts, len(_BACKOFF) - 1)]
         try:
-            await self.send(chat_id, decode_reply(row.payload))
+            await self.send(chat_id, reply)
             return "sent"
         except DeliveryError as exc:
-            if exc.permanent or row.attempts + 1 >= self.max_attempts:
+            if exc.permanent or first.attempts + 1 >= self.max_attempts:
                 log.error("reply dropped: %s", exc, extra=where)
-                await self.store.call(self.store.mark_failed, row.id, str(exc))
+                for row in group:
+                    await self.store.call(self.store.mark_failed, row.id, str(exc))
                 return "dropped"  # the next reply may go
             delay = exc.retry_after or backoff
             log.warning("reply not delivered, retrying in %.0f s: %s", delay, exc, extra=where)
@@ -180,7 +261,9 @@ class Outbox:
             log.exception("reply sending failed", extra=where)
             delay = backoff
         until = self.clock() + timedelta(seconds=delay)
-        await self.store.call(self.store.postpone, row.id, row.attempts + 1, until)
+        await self.store.call(self.store.postpone, first.id, first.attempts + 1, until)
+        if len(group) > 1:
+            await self.store.call(self.store.release, ids[1:])
         return "wait"
 
     async def run_once(self) -> int:

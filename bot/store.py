@@ -18,7 +18,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -182,6 +182,8 @@ class Saved:
 
     version: int
     claimed: list[Pending]
+    # (channel, chat id) of every reply written, leased or not.
+    destinations: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,7 @@ class Store:
         ``keys`` are the event's idempotency keys, ``outbox`` the replies to send as
         (channel, destination chat id, payload); both are committed with the state or not
         at all. With ``lease``, the new outbox rows are leased to the caller at once (and
-        returned) unless older replies to the same chat are still unsent: the caller sends
+        returned), except those to a chat with older replies still unsent: the caller sends
         them without another round trip, and nothing overtakes a waiting reply.
         """
         now = _now()
@@ -382,21 +384,22 @@ class Store:
                 conn.execute(_NEW_MESSAGES, rows)
             claimed: list[Pending] = []
             if outbox:
-                lease_until = None
-                if lease is not None and not self._backlog(conn, outbox):
-                    lease_until = now + lease
+                free = set() if lease is None else self._free(conn, outbox)
+                lease_until = None if lease is None else now + lease
                 values = [
                     {
                         "conversation_id": cid, "channel": channel, "chat_id": chat_id, "payload": payload,
-                        "created_at": now, "next_try_at": now, "attempts": 0, "claimed_until": lease_until,
+                        "created_at": now, "next_try_at": now, "attempts": 0,
+                        "claimed_until": lease_until if (channel, chat_id) in free else None,
                     }
                     for channel, chat_id, payload in outbox
                 ]  # fmt: skip
                 ids = conn.execute(_NEW_OUTBOX, values).scalars().all()
-                if lease_until is not None:
-                    claimed = [
-                        Pending(int(i or 0), c, chat, p, 0, now) for i, (c, chat, p) in zip(ids, outbox, strict=True)
-                    ]
+                claimed = [
+                    Pending(int(i or 0), c, chat, p, 0, now)
+                    for i, (c, chat, p) in zip(ids, outbox, strict=True)
+                    if (c, chat) in free
+                ]
             if state.reminders or loaded.state.reminders:
                 with Session(bind=conn) as session:
                     self._sync_reminders(session, cid, state)
@@ -406,15 +409,17 @@ class Store:
                     self._sync_handoffs(session, cid, state)
                     session.flush()
             conn.commit()
-        return Saved(loaded.version + 1, claimed)
+        return Saved(loaded.version + 1, claimed, sorted({(c, chat) for c, chat, _ in outbox}))
 
     @staticmethod
-    def _backlog(conn: Connection, outbox: Sequence[tuple[str, str, str]]) -> bool:
-        """Whether a destination of these replies has older replies still unsent."""
-        for channel, chat_id in {(c, chat) for c, chat, _ in outbox}:
-            if conn.execute(_BACKLOG, {"b_channel": channel, "b_chat": chat_id}).first() is not None:
-                return True
-        return False
+    def _free(conn: Connection, outbox: Sequence[tuple[str, str, str]]) -> set[tuple[str, str]]:
+        """Destinations of these replies with no older reply still unsent: theirs may be
+        leased at once (behind a waiting reply, a new one must wait too)."""
+        return {
+            (channel, chat_id)
+            for channel, chat_id in {(c, chat) for c, chat, _ in outbox}
+            if conn.execute(_BACKLOG, {"b_channel": channel, "b_chat": chat_id}).first() is None
+        }
 
     # ------------------------------------------------------------------ outbox
     def pending(self, channel: str, chat_id: str, limit: int = 50) -> list[Pending]:

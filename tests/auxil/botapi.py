@@ -2,7 +2,7 @@
 
 It implements the methods PortPal uses, keeps chats, messages, forum topics and the update
 queue in memory, records every call, and can inject faults (429 with ``retry_after``, 500,
-a slow answer). The real python-telegram-bot ``Application`` runs against it end to end:
+a slow answer). Like Telegram, it refuses a group more than 20 messages a minute (429). The real python-telegram-bot ``Application`` runs against it end to end:
 point ``base_url`` at ``double.base_url``. No test reaches the internet.
 """
 
@@ -26,6 +26,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 __all__ = ["BotApiDouble", "Call", "Fault"]
+
+# Methods that post a message to a chat (what Telegram's per-group limit counts).
+_SENDS = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
 
 BOT_USER = {"id": 7000001, "is_bot": True, "first_name": "PortPal", "username": "portpal_test_bot"}
 
@@ -53,9 +56,14 @@ class Fault:
 class BotApiDouble:
     """The server; ``async with BotApiDouble() as api`` starts and stops it."""
 
-    def __init__(self, token: str = "123456:TEST-TOKEN") -> None:
+    def __init__(self, token: str = "123456:TEST-TOKEN", group_limit: tuple[int, float] = (20, 60.0)) -> None:
         self.token = token
         self.calls: list[Call] = []
+        # Telegram's flood limit for groups: at most ``group_limit[0]`` messages in any
+        # ``group_limit[1]`` seconds (a sliding window, the strict reading); more get a 429.
+        self.group_limit = group_limit
+        self.floods: list[Call] = []
+        self._group_sends: dict[int, deque[float]] = defaultdict(deque)
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.webhook: dict[str, Any] | None = None
         self.commands: list[dict[str, Any]] = []
@@ -290,7 +298,17 @@ class BotApiDouble:
             return JSONResponse({"ok": False, "error_code": 401, "description": "Unauthorized"}, status_code=401)
         method = request.path_params["method"]
         params, files = await self._params(request)
-        self.calls.append(Call(method, params, files))
+        call = Call(method, params, files)
+        self.calls.append(call)
+        if wait := self._flood_wait(call):
+            self.floods.append(call)
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": f"Too Many Requests: retry after {wait}",
+                "parameters": {"retry_after": wait},
+            }
+            return JSONResponse(body, status_code=429)
         if self.faults[method]:
             fault = self.faults[method].popleft()
             if fault.kind == "429":
@@ -315,6 +333,19 @@ class BotApiDouble:
             body = {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"}
             return JSONResponse(body, status_code=400)
         return JSONResponse({"ok": True, "result": result})
+
+    def _flood_wait(self, call: Call) -> int:
+        """Seconds a message to a group must wait under the group limit; 0: it may go."""
+        if call.method not in _SENDS or not str(call.params.get("chat_id", "")).startswith("-"):
+            return 0
+        limit, period = self.group_limit
+        sent = self._group_sends[int(call.params["chat_id"])]
+        while sent and sent[0] <= call.at - period:
+            sent.popleft()
+        if len(sent) >= limit:
+            return max(1, int(sent[0] + period - call.at + 0.999))
+        sent.append(call.at)
+        return 0
 
     def _message(self, params: dict[str, Any], **content: Any) -> dict[str, Any]:
         chat_id = int(params["chat_id"])

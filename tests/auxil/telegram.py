@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,15 @@ async def wait_handled(bot: TelegramBot, count: int, timeout: float = 15) -> Non
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    api: BotApiDouble, data_dir: Path, *, interpreter: Interpreter | None = None, **settings: Any
+    api: BotApiDouble,
+    data_dir: Path,
+    *,
+    interpreter: Interpreter | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[TelegramBot]:
-    """A started bot (polling unless ``portpal_public_url`` is given); stopped on exit."""
+    """A started bot (polling unless ``portpal_public_url`` is given); stopped on exit.
+    ``clock``: the reminder scheduler's time (a restart after the bot was down a while)."""
     values: dict[str, Any] = {
         "telegram_bot_token": api.token,
         "telegram_api_base_url": api.base_url,
@@ -48,6 +54,8 @@ async def running_bot(
     # Retry undelivered replies at once rather than after the production settle time.
     bot.channel.outbox.poll = 0.05
     bot.channel.outbox.settle = timedelta(0)
+    if clock is not None:
+        bot.scheduler.clock = clock
     stop = asyncio.Event()
     ready = asyncio.Event()
 

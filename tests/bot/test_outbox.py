@@ -139,3 +139,66 @@ async def test_an_events_replies_to_another_chat_go_there_in_the_background(stor
         await asyncio.sleep(0.01)
     assert transport.delivered[2:] == [("-100", "card"), ("-100", "relay")]
     assert store.outbox_size() == 0
+
+
+def join_staff(first: Reply, second: Reply) -> Reply | None:
+    """Merge rule for these tests: staff lines of one topic, up to 60 characters."""
+    if first.to != "staff" or second.to != "staff" or len(first.text) + len(second.text) >= 60:
+        return None
+    return Reply(f"{first.text}\n{second.text}", to="staff")
+
+
+def relay(store, chat: str, *texts: str, lease: bool = False) -> list:
+    """Commit lines a user's event relays to the staff group "-100"; the rows leased."""
+    loaded = store.load("telegram", chat)
+    rows = [("telegram", "-100", encode_reply(Reply(t, to="staff"))) for t in texts]
+    saved = store.save(loaded, ConversationState(), [], outbox=rows, lease=timedelta(seconds=60) if lease else None)
+    return saved.claimed
+
+
+async def test_replies_that_queue_behind_a_send_are_merged_in_order_per_lane(store):
+    """While the staff group's first message is on its way, more lines of two topics queue:
+    the next pass sends each topic's lines as one message, in order, none twice."""
+    gate = asyncio.Event()
+
+    class Gated(Transport):
+        async def send(self, chat_id: str, reply: Reply) -> None:
+            await gate.wait()
+            await super().send(chat_id, reply)
+
+    def lane(reply: Reply) -> object:
+        return reply.text.split(":")[0]
+
+    transport = Gated()
+    outbox = Outbox(store, "telegram", transport.send, merge=join_staff, lane=lane)
+    first = relay(store, "7", "a:0", lease=True)
+    outbox.kick("-100", first)
+    await asyncio.sleep(0.05)  # the drain holds "a:0", waiting for the transport
+    for i in range(1, 6):
+        claimed = relay(store, "7", f"a:{i}", lease=True)
+        assert claimed == []  # behind an unsent reply: not leased, the drain picks it up
+        outbox.kick("-100")
+        relay(store, "8", f"b:{i}")
+        outbox.kick("-100")
+    gate.set()
+    for _ in range(200):
+        if store.outbox_size() == 0:
+            break
+        await asyncio.sleep(0.01)
+    texts = [text for _, text in transport.delivered]
+    assert texts == ["a:0", "a:1\na:2\na:3\na:4\na:5", "b:1\nb:2\nb:3\nb:4\nb:5"]
+    assert store.outbox_size() == 0
+
+
+async def test_a_merged_message_that_must_wait_is_retried_whole_and_in_place(store):
+    clock = Clock()
+    transport = Transport(DeliveryError("flood", retry_after=3))
+    outbox = Outbox(store, "telegram", transport.send, merge=join_staff, clock=clock, settle=timedelta(0))
+    relay(store, "7", "one", "two", "three")
+    assert await outbox.flush("-100") == 0
+    assert transport.delivered == []
+    relay(store, "7", "four")
+    clock.now += timedelta(seconds=4)
+    assert await outbox.run_once() == 4
+    assert transport.delivered == [("-100", "one\ntwo\nthree\nfour")]
+    assert store.outbox_size() == 0

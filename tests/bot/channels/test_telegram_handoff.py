@@ -7,6 +7,9 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
+from bot.channels.telegram import merge_replies
+from bot.core.replies import FileRef, Reply
+from bot.outbox import Ticket
 from tests.auxil.botapi import BotApiDouble
 from tests.auxil.telegram import TgUser, handled, running_bot, wait_handled
 
@@ -15,7 +18,7 @@ STAFF = -1001234567890
 AGENT = 9001  # a help-desk member's Telegram user id
 
 
-async def wait_topic(api: BotApiDouble, count: int, timeout: float = 10) -> tuple[int, list[str]]:
+async def wait_topic(api: BotApiDouble, count: int, timeout: float = 30) -> tuple[int, list[str]]:
     """The staff group's one topic and its texts, once ``count`` have arrived."""
     deadline = time.monotonic() + timeout
     while True:
@@ -70,3 +73,78 @@ async def test_user_to_topic_staff_reply_to_user_and_close_hands_back(tmp_path):
         assert "宝鸡" in answer and "来源" in answer
         _, texts = await wait_topic(api, 4)
         assert "已结束（已告知补办流程）" in texts[3]
+
+
+async def test_a_pending_handoff_and_its_timers_survive_a_restart(tmp_path):
+    """The bot stops while a user waits for staff and comes back 20 minutes later: the
+    nudge and the give-up fire, in the same topic, and the staff's answer still reaches the
+    user (the topic's conversation is found in the database, not in memory)."""
+    settings = {
+        "staff_chat_id": STAFF, "portpal_service_hours": "always",
+        "portpal_handoff_nudge_minutes": 5, "portpal_handoff_timeout_minutes": 15,
+    }  # fmt: skip
+    async with BotApiDouble() as api:
+        async with running_bot(api, tmp_path, **settings) as bot:
+            user = TgUser(api, bot, CHAT)
+            assert "转接人工客服" in await user.say("/human")
+            assert await user.say("卡丢了，怎么补办？") == ""
+            thread, texts = await wait_topic(api, 2)
+        assert api.texts(CHAT)[-1].startswith("已为您转接人工客服")
+
+        later = datetime.now(UTC) + timedelta(minutes=20)
+        async with running_bot(api, tmp_path, clock=lambda: later, **settings) as bot:
+            _, texts = await wait_topic(api, 4)
+            assert texts[2:] == ["⏰ 用户已等待 5 分钟，尚无人接手。", "⌛ 15 分钟内无人回复：用户已收到热线，可留言。"]
+            gave_up = await api.wait_text(CHAT, "客服暂时都在忙")
+            assert "029-" in gave_up or "0756-" in gave_up or "热线" in gave_up
+            assert list(api.topics[STAFF]) == [thread]  # no second topic
+
+            user = TgUser(api, bot, CHAT)
+            assert await user.say("那我留言：请回电") == ""
+            _, texts = await wait_topic(api, 5)
+            assert texts[4] == "👤 那我留言：请回电"
+            await staff_says(api, bot, thread, "您好，已收到留言，补办需带营业执照。")
+            await api.wait_text(CHAT, "客服：您好，已收到留言，补办需带营业执照。")
+            [record] = bot.store.handoffs_since(datetime.now(UTC) - timedelta(hours=1))
+            assert record.status == "held" and record.staff_name == "王芳"
+
+
+async def test_a_burst_of_user_messages_reaches_the_topic_complete_in_order_within_the_group_limit(tmp_path):
+    """100 messages sent as fast as a user can paste them: Telegram takes about 20 messages a
+    minute in a group (the double refuses more with 429), so the relay merges consecutive
+    lines into few messages instead of queueing 100 sends for five minutes."""
+    settings = {"staff_chat_id": STAFF, "portpal_service_hours": "always"}
+    async with BotApiDouble() as api, running_bot(api, tmp_path, **settings) as bot:
+        user = TgUser(api, bot, CHAT)
+        await user.say("/human")
+        await wait_topic(api, 1)
+        sent = [f"第{i}条：" + "营业执照和法人身份证复印件已备好" * (1 + i % 7) for i in range(100)]
+        before = handled(bot)
+        for text in sent:
+            api.user_message(CHAT, text)
+        await wait_handled(bot, before + 100, timeout=60)
+        relayed: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(relayed) < 100 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            topic = api.topic_texts(STAFF, next(iter(api.topics[STAFF])))
+            relayed = [line for text in topic[1:] for line in text.split("\n")]
+        assert relayed == [f"👤 {text}" for text in sent]
+        assert api.floods == []  # never above the group's limit
+        group_sends = len(api.calls_of("sendMessage", STAFF))
+        assert 2 < group_sends <= 20  # the card, then the lines merged into messages of ≤ 4096
+        assert [t for t in api.texts(CHAT) if t] == [api.texts(CHAT)[0]]  # the bot kept quiet
+
+
+def test_only_plain_staff_lines_of_one_handoff_are_merged_and_never_past_4096():
+    one, other = Ticket("telegram", "1", 1, "甲"), Ticket("telegram", "2", 1, "乙")
+    line = Reply("👤 你好", to="staff", meta={"ticket": one})
+    assert merge_replies(line, line) == Reply("👤 你好\n👤 你好", to="staff", meta={"ticket": one})
+    assert merge_replies(line, Reply("👤 你好", to="staff", meta={"ticket": other})) is None
+    assert (
+        merge_replies(line, Reply("👤 [photo]", to="staff", meta={"ticket": one}, file=FileRef("photo", "p1"))) is None
+    )
+    assert merge_replies(Reply("你好"), Reply("再见")) is None  # a user's chat: each reply its own message
+    long = Reply("👤 " + "😀" * 2000, to="staff", meta={"ticket": one})  # 4003 UTF-16 units
+    assert merge_replies(long, line) is not None
+    assert merge_replies(long, Reply("👤 " + "好" * 100, to="staff", meta={"ticket": one})) is None
