@@ -1,12 +1,16 @@
 """Log set-up: one line per record, with the event's context (chat, update, outbox row).
 
 Modules pass context as ``extra={...}``; the formatter appends the keys it knows, so a
-failure line says which update of which chat it was about.
+failure line says which update of which chat it was about. Every line is masked as it is
+written (ID numbers, mobiles), whoever logged it: a library's debug line with a request's
+parameters, an exception quoting a user's text.
 """
 
 from __future__ import annotations
 
 import logging
+
+from forms.masking import mask_text
 
 __all__ = ["CONTEXT_KEYS", "ContextFormatter", "setup_logging"]
 
@@ -18,7 +22,7 @@ class ContextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         context = " ".join(f"{k}={getattr(record, k)}" for k in CONTEXT_KEYS if hasattr(record, k))
-        return f"{line} [{context}]" if context else line
+        return mask_text(f"{line} [{context}]" if context else line)
 
 
 def setup_logging(level: int = logging.WARNING) -> None:

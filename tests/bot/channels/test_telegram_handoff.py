@@ -4,11 +4,19 @@ staff supergroup whose forum topics hold one handoff each."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import logging
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.channels.telegram import merge_replies
 from bot.core.replies import FileRef, Reply
+from bot.logs import ContextFormatter
 from bot.outbox import Ticket
 from tests.auxil.botapi import BotApiDouble
 from tests.auxil.telegram import TgUser, handled, running_bot, wait_handled
@@ -16,6 +24,7 @@ from tests.auxil.telegram import TgUser, handled, running_bot, wait_handled
 CHAT = 4242
 STAFF = -1001234567890
 AGENT = 9001  # a help-desk member's Telegram user id
+PORTPAL = Path(sys.executable).with_name("portpal")
 
 
 async def wait_topic(api: BotApiDouble, count: int, timeout: float = 30) -> tuple[int, list[str]]:
@@ -148,3 +157,63 @@ def test_only_plain_staff_lines_of_one_handoff_are_merged_and_never_past_4096():
     long = Reply("👤 " + "😀" * 2000, to="staff", meta={"ticket": one})  # 4003 UTF-16 units
     assert merge_replies(long, line) is not None
     assert merge_replies(long, Reply("👤 " + "好" * 100, to="staff", meta={"ticket": one})) is None
+
+
+async def test_no_full_id_number_or_phone_in_the_card_the_logs_or_the_export_unless_revealed(tmp_path):
+    """A user with a filled profile asks for a person and types their numbers; the staff note
+    one and reveal the ID number. Only the reveal shows a full number, in the topic; the log
+    (everything, debug included: PTB logs each request's parameters) and the CSV do not."""
+    lead_id, agent_id, agent_mobile = "11010519491231002X", "110101199003074477", "13700137000"
+    log_lines = io.StringIO()
+    handler = logging.StreamHandler(log_lines)
+    handler.setFormatter(ContextFormatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    settings = {"staff_chat_id": STAFF, "portpal_service_hours": "always"}
+    try:
+        async with BotApiDouble() as api, running_bot(api, tmp_path, **settings) as bot:
+            user = TgUser(api, bot, CHAT)
+            await user.say("帮我生成企业法人授权书")
+            await user.say(
+                "单位名称：陕西丝路优选跨境电子商务有限公司，统一社会信用代码：91110000600037341L，"
+                f"法定代表人：张三，法人身份证号：{lead_id}"
+            )
+            await user.say(f"经办人姓名：李四，经办人身份证号：{agent_id}，经办人手机：{agent_mobile}")
+            await user.say("/human")
+            await user.say(f"我的手机是 {agent_mobile}，身份证 {agent_id}")
+            thread, texts = await wait_topic(api, 2)
+            await staff_says(api, bot, thread, f"/note 回电 {agent_mobile}")
+            await staff_says(api, bot, thread, "/reveal 法定代表人身份证号")
+            _, texts = await wait_topic(api, 4)
+            card, relayed, revealed = texts[0], texts[1], texts[3]
+            assert "110***********002X" in card and "137****7000" in relayed and "110***********4477" in relayed
+            assert lead_id in revealed  # what /reveal is for
+            await staff_says(api, bot, thread, "/close 已回电")
+            await api.wait_text(CHAT, "人工服务已结束")
+            database = bot.settings.resolved_database_url()
+        topic = "\n".join(api.topic_texts(STAFF, thread))
+        assert [number for number in (agent_id, agent_mobile) if number in topic] == []
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+    logged = log_lines.getvalue()
+    assert "Calling Bot API endpoint `sendMessage`" in logged  # the debug lines were there to leak
+    assert "staff revealed a personal field" in logged and "legal_rep_id" in logged
+    assert "110***********002X" in logged and "137****7000" in logged
+    assert [number for number in (lead_id, agent_id, agent_mobile) if number in logged] == []
+
+    env = {**os.environ, "DATABASE_URL": database}
+    exported = subprocess.run(
+        [str(PORTPAL), "handoff", "export", "--since", "2000-01-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert exported.returncode == 0, exported.stderr
+    [row] = list(csv.DictReader(exported.stdout.splitlines()))
+    assert row["notes"] == "王芳: 回电 137****7000" and row["resolution"] == "已回电"
+    assert [number for number in (lead_id, agent_id, agent_mobile) if number in exported.stdout] == []
