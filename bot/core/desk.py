@@ -47,6 +47,16 @@ class ServiceHours:
         local = at.astimezone(self.zone)
         return local.weekday() in self.days and self.start <= local.time().replace(tzinfo=None) < self.end
 
+    def next_opening(self, after: datetime) -> datetime:
+        """The first start of a service window after ``after`` (aware, in ``zone``)."""
+        day = after.astimezone(self.zone).date()
+        for offset in range(8):
+            date = day + timedelta(days=offset)
+            start = datetime.combine(date, self.start, self.zone)
+            if date.weekday() in self.days and start > after:
+                return start
+        raise AssertionError("service hours name at least one weekday")
+
 
 @dataclass(frozen=True)
 class Desk:
@@ -62,3 +72,7 @@ class Desk:
 
     def open_at(self, at: datetime) -> bool:
         return self.hours is None or self.hours.open_at(at)
+
+    def next_opening(self, after: datetime) -> datetime | None:
+        """When staff are next back, if there are service hours."""
+        return None if self.hours is None or self.hours.spec == "always" else self.hours.next_opening(after)

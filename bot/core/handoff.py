@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.core.answering import answer_question
 from bot.core.desk import Desk, ServiceHours
@@ -90,6 +90,7 @@ class Handoffs:
             status="waiting" if staffed else "message",
             opened_at=at,
             waiting_since=at,
+            message_since=None if staffed else at,
         )
         if staffed:
             notice = self._m(state, "opened", minutes=str(self.desk.wait_minutes))
@@ -275,22 +276,50 @@ class Handoffs:
     def sync_timers(self, state: ConversationState) -> None:
         """Add the handoff's pending timers to ``state.reminders`` (after the walkthrough's)."""
         handoff = state.handoff
-        if handoff is None or handoff.status != "waiting":
+        if handoff is None:
             return
         n = handoff.number
-        if not handoff.nudged:
-            due = handoff.waiting_since + self.desk.nudge_after
-            state.reminders.append(ReminderSpec(key=f"{TIMER_PREFIX}{n}:nudge", due=due, kind="handoff"))
-        if not handoff.gave_up and handoff.answered_at is None:
-            due = handoff.opened_at + self.desk.give_up_after
-            state.reminders.append(ReminderSpec(key=f"{TIMER_PREFIX}{n}:give_up", due=due, kind="handoff"))
+        if handoff.status == "waiting":
+            if not handoff.nudged:
+                due = handoff.waiting_since + self.desk.nudge_after
+                state.reminders.append(ReminderSpec(key=f"{TIMER_PREFIX}{n}:nudge", due=due, kind="handoff"))
+            if not handoff.gave_up and handoff.answered_at is None:
+                due = handoff.opened_at + self.desk.give_up_after
+                state.reminders.append(ReminderSpec(key=f"{TIMER_PREFIX}{n}:give_up", due=due, kind="handoff"))
+            return
+        opening = self.desk.next_opening(handoff.message_since) if handoff.message_since else None
+        if opening is not None and self._unanswered_message(handoff):
+            state.reminders.append(ReminderSpec(key=f"{TIMER_PREFIX}{n}:hours", due=opening, kind="handoff"))
+
+    @staticmethod
+    def _unanswered_message(handoff: Handoff) -> bool:
+        return handoff.status == "message" and handoff.answered_at is None and not handoff.hours_reminded
 
     def fire(self, state: ConversationState, key: str) -> list[Reply]:
         """A handoff timer came due: nothing if the handoff moved on meanwhile."""
         handoff = state.handoff
         number, _, what = key.removeprefix(TIMER_PREFIX).partition(":")
-        if handoff is None or str(handoff.number) != number or handoff.status != "waiting":
+        if handoff is None or str(handoff.number) != number:
             return []
+        if what == "hours" and self._unanswered_message(handoff) and handoff.message_since is not None:
+            # Service hours began: the topic of a message left meanwhile comes up again.
+            handoff.hours_reminded = True
+            zone = self.desk.hours.zone if self.desk.hours else UTC
+            since = handoff.message_since.astimezone(zone).strftime("%m-%d %H:%M")
+            return [self._staff(self._s("hours_open", since=since))]
+        if handoff.status != "waiting":
+            return []
+        if what == "nudge" and not handoff.nudged:
+            handoff.nudged = True
+            minutes = str(int(self.desk.nudge_after.total_seconds() // 60))
+            return [self._staff(self._s("nudge", minutes=minutes))]
+        if what == "give_up" and not handoff.gave_up and handoff.answered_at is None:
+            handoff.gave_up, handoff.status, handoff.acknowledged = True, "message", True
+            handoff.message_since = handoff.opened_at + self.desk.give_up_after
+            minutes = str(int(self.desk.give_up_after.total_seconds() // 60))
+            user = Reply(self._m(state, "gave_up") + "\n" + self._hotlines(state))
+            return [user, self._staff(self._s("gave_up", minutes=minutes))]
+        return []
         if what == "nudge" and not handoff.nudged:
             handoff.nudged = True
             minutes = str(int(self.desk.nudge_after.total_seconds() // 60))

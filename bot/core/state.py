@@ -107,6 +107,8 @@ class Handoff(BaseModel):
     nudged: bool = False
     gave_up: bool = False
     acknowledged: bool = False  # "message" mode: the user was told their message is kept
+    message_since: datetime | None = None  # when it became "message" (for the opening reminder)
+    hours_reminded: bool = False  # staff were reminded of it when service hours began
     notes: list[str] = Field(default_factory=list)  # staff's internal notes (masked)
     closed_at: datetime | None = None
     resolution: str | None = None

@@ -162,9 +162,14 @@ def test_timers_nudge_staff_then_give_the_user_the_hotline(desk_dialogue, lexica
     out = desk_dialogue.handle(out.state, Timer("handoff:1:give_up", at=TUESDAY_10 + timedelta(minutes=15)))
     to_user, to_staff = split(out)
     assert "客服暂时都在忙" in to_user[0] and "0756" in to_user[0] and "15 分钟内无人回复" in to_staff[0]
-    assert out.state.handoff is not None and out.state.handoff.status == "message" and out.state.reminders == []
+    assert out.state.handoff is not None and out.state.handoff.status == "message"
+    # Nobody answered today: the topic comes up again when the desk opens tomorrow.
+    wednesday_9 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+    assert {r.key: r.due for r in out.state.reminders} == {"handoff:1:hours": wednesday_9}
     out = user(desk_dialogue, lexical, out.state, "请回电", at=TUESDAY_10 + timedelta(minutes=20))
     assert split(out) == ([], ["👤 请回电"])  # kept for staff; told once already
+    out = staff(desk_dialogue, out.state, text="您好，我来回电。", at=TUESDAY_10 + timedelta(minutes=30))
+    assert out.state.reminders == []  # answered: no reminder tomorrow
 
 
 def test_a_claimed_handoff_cancels_its_timers(desk_dialogue):
@@ -180,9 +185,17 @@ def test_outside_service_hours_the_user_leaves_a_message(desk_dialogue, lexical)
     to_user, to_staff = split(out)
     assert "不是人工客服的服务时间" in to_user[0] and "mon-fri 09:00-17:30" in to_user[0] and "029" in to_user[0]
     assert "服务时间外" in to_staff[0]
-    assert out.state.handoff is not None and out.state.handoff.status == "message" and out.state.reminders == []
+    assert out.state.handoff is not None and out.state.handoff.status == "message"
+    monday_9 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+    assert {r.key: r.due for r in out.state.reminders} == {"handoff:1:hours": monday_9}
     out = user(desk_dialogue, lexical, out.state, "周一请联系我", at=SATURDAY_10)
     assert split(out) == ([], ["👤 周一请联系我"])
+    # When the desk opens the topic comes up again, once.
+    out = desk_dialogue.handle(out.state, Timer("handoff:1:hours", at=monday_9))
+    assert split(out) == ([], ["🔔 服务时间开始：此用户 11-28 10:00 起的留言尚未回复。"])
+    assert out.state.reminders == []
+    out = desk_dialogue.handle(out.state, Timer("handoff:1:hours", at=monday_9 + timedelta(seconds=1)))
+    assert out.replies == []
 
 
 def test_the_user_can_cancel_and_asking_again_does_not_open_a_second(desk_dialogue):
@@ -222,3 +235,8 @@ def test_service_hours_cover_the_window_in_shanghai_time():
     assert not hours.open_at(SATURDAY_10)
     assert not hours.open_at(datetime(2026, 11, 24, 9, 31, tzinfo=UTC))  # 17:31 in Shanghai
     assert ServiceHours.parse("always").open_at(SATURDAY_10)
+    friday_evening = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # 18:00 in Shanghai
+    assert hours.next_opening(friday_evening) == datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+    assert hours.next_opening(TUESDAY_10) == datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+    weekend = ServiceHours.parse("sat-sun 10:00-12:00")
+    assert weekend.next_opening(TUESDAY_10) == datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
