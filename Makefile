@@ -5,12 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED ?= ../shared
 # Rasa 3.6 needs Python 3.10 and its own dependency pins: its own virtual environment.
+# The card agent's extra (pyscard) builds against the system's PC/SC library on Linux.
+AGENT_STAMP := $(VENV)/.installed-agent
 RASA_VERSION := 3.6.21
 RASA_VENV    := .venv-rasa
 RASA_STAMP   := $(RASA_VENV)/.installed-$(RASA_VERSION)
 FIND_PY310   := sh scripts/find-python310
 
-.PHONY: run test lint typecheck export-check unit eval eval-lexical bench rasa model system-deps clean
+.PHONY: agent run test lint typecheck export-check unit eval eval-lexical bench rasa model system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { echo "Creating $(VENV) ..."; $(PYTHON) -m venv $(VENV); }
@@ -18,6 +20,14 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q --upgrade pip
 	@$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
+
+$(AGENT_STAMP): $(STAMP)
+	@sh scripts/install-system-deps
+	@echo "Installing the card agent's dependencies (pyscard) into $(VENV) ..."
+	@$(BIN)/python -m pip install -q -e '.[dev,agent]'
+	@touch $@
+
+agent: $(AGENT_STAMP)
 
 $(RASA_STAMP):
 	@py=$$($(FIND_PY310)) || { echo "Rasa needs Python 3.10 and none was found (set PYTHON310=/path/to/python3.10)."; exit 1; }; \
@@ -57,7 +67,7 @@ system-deps:
 
 # Tests on SQLite and on a real PostgreSQL server: `.ci/run` starts one and sets
 # PORTPAL_TEST_POSTGRES_URL; without it the tests start a throwaway one themselves.
-unit: $(STAMP) model system-deps
+unit: $(STAMP) $(AGENT_STAMP) model system-deps
 	$(BIN)/pytest -q
 
 # The shared development question set, scored by the shared scorer through `portpal ask --json`:
