@@ -30,6 +30,7 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 from bot.core.state import ConversationState
 
 __all__ = [
+    "AgentRecord",
     "ButtonPayload",
     "Conversation",
     "DueReminder",
@@ -39,6 +40,8 @@ __all__ = [
     "Loaded",
     "MessageRecord",
     "OutboxRecord",
+    "PairingCodeRecord",
+    "PairingFailureRecord",
     "Pending",
     "ReminderRecord",
     "Saved",
@@ -151,6 +154,48 @@ class HandoffRecord(SQLModel, table=True):
     notes: str = "[]"
     transcript: str | None = None
     topic: str | None = Field(default=None, max_length=64, index=True, unique=True)
+
+
+class AgentRecord(SQLModel, table=True):
+    """A paired card agent: the chat it reports to and the public key it signs with.
+    ``last_seq`` is the highest report sequence accepted (replays and old reports are
+    refused); ``status`` the last reader and card status it reported (JSON)."""
+
+    __tablename__ = "agent"
+
+    id: str = Field(primary_key=True, max_length=40)
+    channel: str = Field(max_length=32)
+    chat_id: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=100)
+    public_key: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=_now)
+    revoked_at: datetime | None = None
+    last_seq: int = 0
+    last_seen_at: datetime | None = None
+    status: str = "{}"
+
+
+class PairingCodeRecord(SQLModel, table=True):
+    """A pairing code a chat was shown, by its digest (the code itself is never stored)."""
+
+    __tablename__ = "pairing_code"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    channel: str = Field(max_length=32)
+    chat_id: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=_now)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class PairingFailureRecord(SQLModel, table=True):
+    """A wrong pairing code from an address (a network address, or "console")."""
+
+    __tablename__ = "pairing_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=64, index=True)
+    at: datetime = Field(default_factory=_now, index=True)
 
 
 class ButtonPayload(SQLModel, table=True):
