@@ -320,13 +320,3 @@ class Handoffs:
             user = Reply(self._m(state, "gave_up") + "\n" + self._hotlines(state))
             return [user, self._staff(self._s("gave_up", minutes=minutes))]
         return []
-        if what == "nudge" and not handoff.nudged:
-            handoff.nudged = True
-            minutes = str(int(self.desk.nudge_after.total_seconds() // 60))
-            return [self._staff(self._s("nudge", minutes=minutes))]
-        if what == "give_up" and not handoff.gave_up and handoff.answered_at is None:
-            handoff.gave_up, handoff.status, handoff.acknowledged = True, "message", True
-            minutes = str(int(self.desk.give_up_after.total_seconds() // 60))
-            user = Reply(self._m(state, "gave_up") + "\n" + self._hotlines(state))
-            return [user, self._staff(self._s("gave_up", minutes=minutes))]
-        return []
