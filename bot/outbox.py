@@ -127,7 +127,7 @@ class Outbox:
         # Other chats' drains (a staff group's), started by ``flush_event``: the rows leased
         # to this process waiting for one, and whether more came while one was running. If
         # the process stops first, the leases run out and ``run`` sends those rows.
-        self._held: dict[str, dict[int, Pending]] = {}
+        self._held: dict[str, set[int]] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
 
@@ -165,7 +165,7 @@ class Outbox:
         """Have a background drain send the chat's pending replies (with ``leased``, rows
         this process holds). One drain per chat: what arrives while it sends waits for its
         next pass, where consecutive replies can be merged."""
-        self._held.setdefault(chat_id, {}).update({row.id: row for row in leased})
+        self._held.setdefault(chat_id, set()).update(row.id for row in leased)
         if chat_id in self._draining:
             self._dirty.add(chat_id)
             return
@@ -175,11 +175,11 @@ class Outbox:
         try:
             while True:
                 self._dirty.discard(chat_id)
-                held = self._held.pop(chat_id, {})
+                held = self._held.pop(chat_id, set())
                 try:
                     async with self._locks.hold(chat_id):
                         rows = await self.store.call(self.store.pending, self.channel, chat_id, self.batch)
-                        sent = await self._send_rows(chat_id, rows, set(held))
+                        sent = await self._send_rows(chat_id, rows, held)
                 except Exception:
                     log.exception("outbox drain failed", extra={"channel": self.channel, "chat_id": chat_id})
                     return
