@@ -62,8 +62,11 @@ class Paired:
 
 @dataclass(frozen=True)
 class Accepted:
+    """A report let through: the agent after it, and whether it had been counted offline."""
+
     agent: AgentRecord
     seq: int
+    was_online: bool
 
 
 class PairingRefusedError(Exception):
@@ -173,7 +176,13 @@ class Agents:
                 replaced = tuple(a.name for a in s.exec(select(AgentRecord).where(*mine)).all())
                 s.connection().execute(update(AgentRecord).where(*mine).values(revoked_at=now))
                 agent = AgentRecord(
-                    id=agent_id, channel=channel, chat_id=chat_id, name=name, public_key=public_key, created_at=now
+                    id=agent_id,
+                    channel=channel,
+                    chat_id=chat_id,
+                    name=name,
+                    public_key=public_key,
+                    created_at=now,
+                    last_seen_at=now,
                 )
                 s.add(agent)
                 s.commit()
@@ -204,7 +213,7 @@ class Agents:
                 col(AgentRecord.last_seq) < seq,
                 col(AgentRecord.revoked_at).is_(None),
             )
-            .values(last_seq=seq, last_seen_at=now)
+            .values(last_seq=seq, last_seen_at=now, online=True)
         )
         with self.store.session(write=True) as s:
             moved = s.connection().execute(stmt).rowcount == 1
@@ -215,12 +224,33 @@ class Agents:
             if fresh.revoked_at is not None:
                 raise ReportRefusedError("revoked", "this agent was unpaired; pair again")
             raise ReportRefusedError("replay", f"sequence {seq} is not above {fresh.last_seq}", fresh.last_seq)
-        return Accepted(fresh, seq)
+        return Accepted(fresh, seq, agent.online)
 
     def save_status(self, agent_id: str, status: str) -> None:
         with self.store.session(write=True) as s:
             s.connection().execute(update(AgentRecord).where(col(AgentRecord.id) == agent_id).values(status=status))
             s.commit()
+
+    def gone_silent(self, cutoff: datetime) -> list[AgentRecord]:
+        """Agents that have not reported since ``cutoff``, now marked offline; each is
+        returned by one process only (the one whose update flipped it)."""
+        silent = (
+            col(AgentRecord.online).is_(True),
+            col(AgentRecord.revoked_at).is_(None),
+            col(AgentRecord.last_seen_at) < cutoff,
+        )
+        flipped: list[AgentRecord] = []
+        with self.store.session(write=True) as s:
+            for agent in s.exec(select(AgentRecord).where(*silent)).all():
+                stmt = update(AgentRecord).where(col(AgentRecord.id) == agent.id, *silent).values(online=False)
+                if s.connection().execute(stmt).rowcount == 1:
+                    flipped.append(agent)
+            s.commit()
+        return flipped
+
+    def get(self, agent_id: str) -> AgentRecord | None:
+        with self.store.session() as s:
+            return s.get(AgentRecord, agent_id)
 
     # ------------------------------------------------------------------ lookups, revoking
     def of_chat(self, channel: str, chat_id: str) -> AgentRecord | None:

@@ -1,16 +1,22 @@
-"""The bot's HTTP side, one ASGI app: Telegram webhook, health and metrics.
+"""The bot's HTTP side, one ASGI app: Telegram webhook, card-agent endpoints, health and metrics.
 
 Served by uvicorn in both modes (polling too, for ``/healthz`` and ``/metrics``). The
 webhook accepts an update only with Telegram's ``X-Telegram-Bot-Api-Secret-Token``
 header, answers after the update is applied and its replies sent (Telegram then sends a
 chat's next update: per-chat order holds across replicas), and asks for redelivery
 (503) when the update could not be applied.
+
+The card-agent endpoints (``cardagent.protocol``: pair, events, unpair) answer JSON with
+an ``error`` code the agent acts on and a ``detail`` a person can read. They refuse plain
+HTTP except from loopback: behind a TLS proxy, uvicorn takes the scheme from the proxy's
+``X-Forwarded-Proto``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,8 +28,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 
+from bot.agents import PairingRefusedError, ReportRefusedError
+from bot.cardlink import BadRequestError, CardLink, RateLimitedError
 from bot.channels.telegram import TelegramChannel
 from bot.metrics import CONTENT_TYPE, Metrics
+from cardagent.protocol import (
+    HEADER_AGENT,
+    HEADER_SEQ,
+    HEADER_SIGNATURE,
+    HEADER_TIME,
+    PATH_EVENTS,
+    PATH_PAIR,
+    PATH_UNPAIR,
+)
 
 __all__ = ["SECRET_HEADER", "WEBHOOK_PATH", "Health", "create_app", "webhook_secret"]
 
@@ -34,6 +51,96 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 # Returns (healthy, details) for /healthz.
 Health = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+
+MAX_AGENT_BODY = 64 * 1024
+# How each refusal is answered: the agent acts on the code (409: move its sequence on;
+# 410: stop and ask for pairing again; 401 stale: the PC's clock is wrong).
+_PAIR_STATUS = {"malformed": 400, "unknown": 403, "expired": 403, "used": 403, "locked": 429}
+_REPORT_STATUS = {"unknown": 401, "signature": 401, "stale": 401, "revoked": 410, "replay": 409}
+
+
+def _refuse(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
+    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+    return JSONResponse({"ok": False, "error": error, "detail": detail, **extra}, status_code=status, headers=headers)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _plain_http_from_afar(request: Request) -> bool:
+    if request.url.scheme == "https":
+        return False
+    try:
+        return not ipaddress.ip_address(_client(request)).is_loopback
+    except ValueError:
+        return True
+
+
+def agent_routes(cardlink: CardLink) -> list[Route]:
+    """``POST /agent/pair``, ``/agent/events`` and ``/agent/unpair``."""
+
+    async def body_of(request: Request) -> bytes | JSONResponse:
+        if _plain_http_from_afar(request):
+            log.warning("card agent request over plain HTTP from %s refused", _client(request))
+            return _refuse(403, "https_required", "use https:// (plain http is accepted only from this machine)")
+        size = int(request.headers.get("content-length") or 0)
+        body = await request.body() if size <= MAX_AGENT_BODY else b""
+        if size > MAX_AGENT_BODY or len(body) > MAX_AGENT_BODY:
+            return _refuse(413, "too_large", f"a request body is at most {MAX_AGENT_BODY} bytes")
+        return body
+
+    async def pair(request: Request) -> Response:
+        body = await body_of(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            paired = await cardlink.pair(body, _client(request))
+        except RateLimitedError as exc:
+            return _refuse(429, "rate_limited", str(exc), retry_after=exc.retry_after)
+        except BadRequestError as exc:
+            return _refuse(400, "bad_request", str(exc))
+        except PairingRefusedError as exc:
+            log.warning("pairing refused (%s) for %s: %s", exc.reason, _client(request), exc)
+            return _refuse(_PAIR_STATUS[exc.reason], exc.reason, str(exc))
+        return JSONResponse({"ok": True, **paired})
+
+    async def signed(request: Request, path: str) -> Response:
+        body = await body_of(request)
+        if isinstance(body, Response):
+            return body
+        h = request.headers
+        try:
+            agent, signature = h[HEADER_AGENT], h[HEADER_SIGNATURE]
+            timestamp, seq = int(h[HEADER_TIME]), int(h[HEADER_SEQ])
+        except (KeyError, ValueError):
+            names = f"{HEADER_AGENT}, {HEADER_TIME}, {HEADER_SEQ}, {HEADER_SIGNATURE}"
+            return _refuse(401, "unsigned", f"a signed request needs the headers {names} (time and seq as integers)")
+        try:
+            if path == PATH_EVENTS:
+                await cardlink.report(agent, path, timestamp, seq, body, signature)
+            else:
+                await cardlink.unpair(agent, path, timestamp, seq, body, signature)
+        except ReportRefusedError as exc:
+            log.warning("card agent request refused (%s): agent %s seq %s: %s", exc.reason, agent[:40], seq, exc)
+            extra = {"last_seq": exc.last_seq} if exc.reason == "replay" else {}
+            return _refuse(_REPORT_STATUS[exc.reason], exc.reason, str(exc), **extra)
+        except BadRequestError as exc:
+            log.warning("card agent report malformed: agent %s seq %s: %s", agent[:40], seq, exc)
+            return _refuse(400, "bad_request", str(exc))
+        return JSONResponse({"ok": True, "seq": seq})
+
+    async def events(request: Request) -> Response:
+        return await signed(request, PATH_EVENTS)
+
+    async def unpair(request: Request) -> Response:
+        return await signed(request, PATH_UNPAIR)
+
+    return [
+        Route(PATH_PAIR, pair, methods=["POST"]),
+        Route(PATH_EVENTS, events, methods=["POST"]),
+        Route(PATH_UNPAIR, unpair, methods=["POST"]),
+    ]
 
 
 def webhook_secret(token: str) -> str:
@@ -48,8 +155,10 @@ def create_app(
     health: Health,
     telegram: TelegramChannel | None = None,
     secret: str | None = None,
+    cardlink: CardLink | None = None,
 ) -> Starlette:
-    """The routes: ``/healthz``, ``/metrics`` and, with a channel and secret, the webhook."""
+    """The routes: ``/healthz``, ``/metrics``, with a channel and secret the webhook, with
+    a card link the card-agent endpoints."""
 
     async def healthz(request: Request) -> JSONResponse:
         ok, details = await health()
@@ -81,4 +190,6 @@ def create_app(
     routes = [Route("/healthz", healthz), Route("/metrics", metrics_page)]
     if telegram is not None and secret is not None:
         routes.append(Route(WEBHOOK_PATH, webhook, methods=["POST"]))
+    if cardlink is not None:
+        routes.extend(agent_routes(cardlink))
     return Starlette(routes=routes)

@@ -20,8 +20,19 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.agents import Agents
 from bot.core.dialogue import Dialogue, Outcome
-from bot.core.events import ButtonPress, Command, Event, FileMessage, StaffMessage, TextMessage, Timer
+from bot.core.events import (
+    AgentReport,
+    ButtonPress,
+    Command,
+    Event,
+    FileMessage,
+    PairingCode,
+    StaffMessage,
+    TextMessage,
+    Timer,
+)
 from bot.core.handoff import Desk
 from bot.core.messages import default_messages
 from bot.core.replies import Document, Reply
@@ -29,6 +40,7 @@ from bot.core.state import ConversationState
 from bot.locks import KeyedLocks
 from bot.outbox import Ticket, encode_reply
 from bot.store import DuplicateEventError, StaleStateError, Store
+from cardagent.protocol import format_code, new_code
 from forms.masking import mask_text
 from forms.pdf import ConversionError
 from forms.render import Renderer, RenderError
@@ -55,8 +67,23 @@ def _describe(event: Event) -> str:
     if isinstance(event, StaffMessage):
         said = f"/{event.command} {event.args}" if event.command else event.text
         return f"[客服 {event.staff_name or event.staff_id}] {said}".strip()
+    if isinstance(event, PairingCode):
+        return "/pair"
+    if isinstance(event, AgentReport):
+        parts = [f"{c.kind} {c.reader}".strip() for c in event.changes]
+        if event.late:
+            parts.append(f"{event.late} late")
+        if event.kind == "report" and not event.service:
+            parts.append("service unavailable")
+        return f"[card agent {event.agent}] {event.kind}{': ' if parts else ''}{'; '.join(parts)}"
     assert isinstance(event, Command)
     return f"/{event.name} {event.args}".strip()
+
+
+def _hide_code(text: str, event: Event) -> str:
+    if isinstance(event, PairingCode):
+        return text.replace(format_code(event.code), "****-****")
+    return text
 
 
 class Assistant:
@@ -73,10 +100,15 @@ class Assistant:
         outbox_channels: Collection[str] = (),
         desk: Desk | None = None,
         staff_route: tuple[str, str] | None = None,
+        agent_url: str | None = None,
     ) -> None:
         """``staff_route``: (channel, chat id) of the staff group that replies ``to="staff"``
-        go to (through that channel's outbox); ``desk`` says how the help desk works."""
+        go to (through that channel's outbox); ``desk`` says how the help desk works;
+        ``agent_url``: where card agents reach this bot (None: /pair is not offered; set
+        it once the card-agent endpoint listens)."""
         self.store = store
+        self.agents = Agents(store)
+        self.agent_url = agent_url
         self.retriever = retriever or default_retriever()
         self.interpreter: Interpreter = interpreter or default_lexical()
         self.dialogue = Dialogue(self.retriever, default_messages(), desk=desk)
@@ -139,6 +171,21 @@ class Assistant:
                 log.warning("a reply for staff but no staff group to send it to: %s:%s", channel, chat_id)
         return rows
 
+    async def _agent_command(self, channel: str, chat_id: str, event: Event) -> Event:
+        """/pair and /unpair act on the agent registry first; the core then hears what
+        came of it (the code to show, the agent unpaired)."""
+        if not isinstance(event, Command) or event.name not in {"pair", "unpair"} or self.agent_url is None:
+            return event
+        if event.name == "pair":
+            code = new_code()
+            expires = await self.store.call(self.agents.issue, channel, chat_id, code)
+            log.info("pairing code issued: %s:%s", channel, chat_id)
+            return PairingCode(code, expires, self.agent_url, update_id=event.update_id, at=event.at)
+        names = await self.store.call(self.agents.revoke_chat, channel, chat_id)
+        if names:
+            log.info("card agent unpaired from the chat: %s:%s %s", channel, chat_id, names[0])
+        return AgentReport("unpaired", names[0] if names else "", update_id=event.update_id, at=event.at)
+
     async def understand(self, event: Event) -> Understanding | None:
         if isinstance(event, TextMessage) and event.text.strip():
             return await self.interpreter.parse(event.text)
@@ -156,6 +203,7 @@ class Assistant:
             loaded = await self.store.call(self.store.load, channel, chat_id, list(keys))
             if loaded.seen:
                 return duplicate
+            event = await self._agent_command(channel, chat_id, event)
             understanding = await self.understand(event)
             for attempt in range(_MAX_RETRIES):
                 if attempt:
@@ -165,9 +213,10 @@ class Assistant:
                 outcome = replace(outcome, replies=replies)
                 if understanding is not None:
                     outcome.notes.setdefault("nlu", understanding.engine)
-                # Transcripts are read by staff and exports: ID and phone numbers are masked.
+                # Transcripts are read by staff and exports: ID and phone numbers are masked,
+                # and a pairing code is kept nowhere but in the reply that shows it.
                 messages = [("in", mask_text(_describe(event)))] + [
-                    ("out" if r.to == "user" else "stf", mask_text(r.text)) for r in replies
+                    ("out" if r.to == "user" else "stf", _hide_code(mask_text(r.text), event)) for r in replies
                 ]
                 outbox = self._outbox(channel, chat_id, outcome.state, replies)
                 if revealed := outcome.notes.get("revealed"):

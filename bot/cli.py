@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -90,8 +91,10 @@ def _pdf(settings: Settings) -> bool:
 
 def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
     from bot.assistant import Assistant
+    from bot.cardlink import CardLink
     from bot.channels.console import CHANNEL, ConsoleChannel
     from bot.reminders import ReminderScheduler
+    from bot.serving import agent_endpoint
     from bot.store import Store
 
     settings = Settings()
@@ -101,10 +104,15 @@ def _chat(chat_id: str, mode: EngineMode | None = None) -> None:
     async def loop() -> None:
         if interactive and settings.rasa_url is None and (mode or settings.portpal_nlu) != "lexical":
             typer.echo("正在启动 NLU 引擎（Rasa）… / starting the NLU engine (Rasa) …", err=True)
-        async with _open_nlu(settings, mode) as interpreter:
+        async with contextlib.AsyncExitStack() as stack:
+            interpreter = await stack.enter_async_context(_open_nlu(settings, mode))
             assistant = Assistant(store, interpreter, documents_dir=settings.documents_dir, pdf=_pdf(settings))
             channel = ConsoleChannel(assistant, sys.stdout, interactive=interactive, chat_id=chat_id)
             scheduler = ReminderScheduler(assistant, channel.deliver, channels=[CHANNEL])
+            # A card agent on this PC pairs with and reports to this chat (/pair).
+            link = CardLink(assistant, channel.deliver)
+            host, port = settings.portpal_http_host, settings.portpal_http_port
+            assistant.agent_url = await stack.enter_async_context(agent_endpoint(link, host, port))
             if interactive:
                 channel.console.print("口岸助手 PortPal — 输入问题，/help 查看帮助，Ctrl-D 退出。", style="bold green")
             # Reminders that fell due while the assistant was not running come first.

@@ -159,7 +159,8 @@ class HandoffRecord(SQLModel, table=True):
 class AgentRecord(SQLModel, table=True):
     """A paired card agent: the chat it reports to and the public key it signs with.
     ``last_seq`` is the highest report sequence accepted (replays and old reports are
-    refused); ``status`` the last reader and card status it reported (JSON)."""
+    refused); ``status`` the last reader and card status it reported (JSON); ``online``
+    false once it has been silent too long."""
 
     __tablename__ = "agent"
 
@@ -172,6 +173,7 @@ class AgentRecord(SQLModel, table=True):
     revoked_at: datetime | None = None
     last_seq: int = 0
     last_seen_at: datetime | None = None
+    online: bool = True  # reported within the silence limit (bot.cardlink.SILENCE)
     status: str = "{}"
 
 

@@ -137,6 +137,9 @@ class Monitor:
         self.backoff = tuple(backoff)
         self._stop = threading.Event()
         self._done = threading.Event()
+        # Set once the first look is done (readers read, or the service found missing):
+        # what ``emit`` got before it is the state found at start, not news.
+        self.ready = threading.Event()
         self._lock = threading.RLock()  # ``emit`` may read ``status``
         self._context: Any = None
         self._service: bool | None = None  # None: not known yet
@@ -215,6 +218,7 @@ class Monitor:
         pnp_state = event & ~scard.SCARD_STATE_CHANGED
         self._service_up()
         known = self._refresh(context)
+        self.ready.set()
         while not self._stop.is_set():
             query = [*known.items()] + ([(PNP, pnp_state)] if pnp else [])
             if not query:  # no readers and no way to be told of one: look again later
@@ -284,10 +288,10 @@ class Monitor:
     def _service_down(self, error: str) -> None:
         with self._lock:
             was, self._service, self._error = self._service, False, error
-            if was is False:
-                return
-            self._readers = {}
-            self._send([Change("service_down")])
+            if was is not False:
+                self._readers = {}
+                self._send([Change("service_down")])
+        self.ready.set()
 
     def _update(self, readers: dict[str, ReaderState]) -> None:
         """Make ``readers`` the known state, emitting what changed (removals first)."""

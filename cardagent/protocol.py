@@ -30,6 +30,9 @@ __all__ = [
     "HEADER_SEQ",
     "HEADER_SIGNATURE",
     "HEADER_TIME",
+    "PATH_EVENTS",
+    "PATH_PAIR",
+    "PATH_UNPAIR",
     "canonical",
     "code_digest",
     "format_code",
@@ -46,6 +49,11 @@ HEADER_AGENT = "X-PortPal-Agent"
 HEADER_TIME = "X-PortPal-Time"
 HEADER_SEQ = "X-PortPal-Seq"
 HEADER_SIGNATURE = "X-PortPal-Signature"
+# The bot's card-agent endpoints, below its base URL. Signatures cover these paths, not the
+# URL's, so a reverse proxy may mount the bot under a prefix.
+PATH_PAIR = "/agent/pair"
+PATH_EVENTS = "/agent/events"
+PATH_UNPAIR = "/agent/unpair"
 
 
 def new_code() -> str:

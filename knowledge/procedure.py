@@ -174,6 +174,9 @@ class Step(_Strict):
     bring: tuple[Item, ...] = ()
     pitfalls: tuple[Item, ...] = ()
     wait: tuple[Item, ...] = ()
+    # The card the step is done with (法人卡, 电子口岸卡 ...), where it needs one: the card
+    # agent's status is shown with the step and card changes are confirmed or warned about.
+    card: tuple[Item, ...] = ()
     # Knowledge entries: hotlines whose phones are shown, entries cited as sources.
     call: tuple[str, ...] = ()
     see: tuple[str, ...] = ()
@@ -224,7 +227,7 @@ class Procedure(_Strict):
             check_condition(f"{where}: skip_if", step.skip_if)
             if step.skip_if and step.skip_reason is None:
                 out.append(f"{where}: skip_if needs a skip_reason")
-            for field in ("do", "where", "bring", "pitfalls", "wait"):
+            for field in ("do", "where", "bring", "pitfalls", "wait", "card"):
                 for item in getattr(step, field):
                     check_condition(f"{where}: {field}", item.when)
             for ms in step.milestones:

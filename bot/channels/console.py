@@ -64,6 +64,8 @@ class ConsoleChannel:
                     )
         if not self.interactive:
             self.console.print("")
+        # Replies that come unprompted (reminders, card events) must show now, piped or not.
+        self.console.file.flush()
 
     async def deliver(self, channel: str, chat_id: str, outcome: Outcome) -> None:
         """Show replies the bot sends unprompted (reminders) for this terminal's chat."""

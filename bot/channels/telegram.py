@@ -97,6 +97,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("progress", "办理进度"),
     ("forms", "生成申请文件"),
     ("profile", "查看已填企业资料"),
+    ("pair", "连接电脑上的卡片助手"),
+    ("unpair", "断开卡片助手"),
     ("human", "转人工"),
     ("cancel", "取消当前操作"),
 )

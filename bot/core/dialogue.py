@@ -12,7 +12,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.core.answering import Answer, answer_question, source_line
-from bot.core.events import ButtonPress, Command, Event, FileMessage, StaffMessage, TextMessage, Timer
+from bot.core.cards import Cards
+from bot.core.events import (
+    AgentReport,
+    ButtonPress,
+    Command,
+    Event,
+    FileMessage,
+    PairingCode,
+    StaffMessage,
+    TextMessage,
+    Timer,
+)
 from bot.core.forms import PREFIX as FM_PREFIX
 from bot.core.forms import FormFilling, wants_document
 from bot.core.handoff import TIMER_PREFIX as HO_TIMER
@@ -60,7 +71,10 @@ class Dialogue:
         self.msg = messages
         self.strategy: Strategy = strategy
         self.forms = FormFilling(catalog or default_catalog(), self.kb, messages)
-        self.wt = Walkthroughs(self.kb, messages, step_forms=self._step_has_forms)
+        self.wt = Walkthroughs(
+            self.kb, messages, step_forms=self._step_has_forms, step_note=lambda state: self.cards.step_note(state)
+        )
+        self.cards = Cards(messages, self.wt)
         self.desk = desk or Desk()
         self.handoff = Handoffs(
             self.desk,
@@ -85,6 +99,11 @@ class Dialogue:
             outcome = Outcome(state, self.handoff.fire(state, event.key))
         elif isinstance(event, Timer):
             outcome = Outcome(state, self.wt.fire(state, event.key))
+        elif isinstance(event, AgentReport):
+            # The card agent's news reach the user even while staff hold the conversation.
+            outcome = Outcome(state, self.cards.report(state, event))
+        elif isinstance(event, PairingCode):
+            outcome = Outcome(state, self.cards.pairing_code(state, event))
         elif self.handoff.active(state):
             # Staff have the conversation: the user's messages are theirs, not the bot's.
             outcome = Outcome(state, self.handoff.user_event(state, event))
@@ -104,7 +123,8 @@ class Dialogue:
             if offer is not None:
                 outcome.replies.append(offer)
         for reply in outcome.replies:
-            if reply.to == "user" and not isinstance(event, StaffMessage):
+            # A pairing code is not history: it is shown once, stored only as a digest.
+            if reply.to == "user" and not isinstance(event, StaffMessage | PairingCode):
                 state.remember("bot", reply.text)
         self.wt.sync_reminders(state)
         self.handoff.sync_timers(state)
@@ -169,6 +189,12 @@ class Dialogue:
             return Outcome(state, [self._say(state, self.msg.get("help", lang))])
         if cmd.name == "human":
             return self._human(state, cmd.at)
+        if cmd.name == "pair":
+            # With a card-agent endpoint the assistant turns /pair into a PairingCode event.
+            return Outcome(state, self.cards.unavailable(state))
+        if cmd.name == "unpair":
+            # Likewise into AgentReport("unpaired"); here no agent can have been paired.
+            return Outcome(state, self.cards.report(state, AgentReport(kind="unpaired", agent="", at=cmd.at)))
         if cmd.name == "cancel":
             if state.form is not None:
                 return Outcome(state, self.forms.cancel(state))
@@ -280,6 +306,10 @@ class Dialogue:
             return Outcome(state, [self._say(state, self.msg.get("help", lang))])
         if intent == "human":
             return self._human(state, message.at)
+        if intent == "card_status":
+            return Outcome(state, self.cards.question(state))
+        if intent == "pair_agent":
+            return Outcome(state, self.cards.how_to_pair(state))
         walkthrough = self._walkthrough_intent(state, intent, text, region_named, message.at)
         if walkthrough is not None:
             return Outcome(state, walkthrough)

@@ -1,15 +1,29 @@
 """Incoming events: what a channel adapter hands the core.
 
 Each adapter translates its transport's updates into these; the core never sees a
-Telegram object. Later kinds (card events) join the ``Event`` union the same way.
+Telegram object. The card agent's reports arrive the same way (``AgentReport``), turned
+into events by ``bot.cardlink`` after their signature and sequence were checked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
-__all__ = ["ButtonPress", "Command", "Event", "FileMessage", "StaffMessage", "TextMessage", "Timer"]
+__all__ = [
+    "AgentReport",
+    "ButtonPress",
+    "CardChange",
+    "CardReader",
+    "Command",
+    "Event",
+    "FileMessage",
+    "PairingCode",
+    "StaffMessage",
+    "TextMessage",
+    "Timer",
+]
 
 
 def _now() -> datetime:
@@ -92,4 +106,56 @@ class StaffMessage:
     at: datetime = field(default_factory=_now, compare=False)
 
 
-Event = TextMessage | ButtonPress | Command | FileMessage | Timer | StaffMessage
+@dataclass(frozen=True)
+class PairingCode:
+    """The user asked to pair a card agent (/pair) and the bot issued ``code`` (the core
+    has no random source of its own); ``server`` is where the agent reaches the bot."""
+
+    code: str
+    expires_at: datetime
+    server: str
+    update_id: int | None = None
+    at: datetime = field(default_factory=_now, compare=False)
+
+
+@dataclass(frozen=True)
+class CardReader:
+    name: str
+    card: bool = False
+    atr: str = ""
+
+
+@dataclass(frozen=True)
+class CardChange:
+    """One change the agent saw (``kind`` as ``cardagent.monitor.Change``), when it saw it."""
+
+    kind: Literal["service_up", "service_down", "reader_added", "reader_removed", "card_inserted", "card_removed"]
+    reader: str = ""
+    atr: str = ""
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    """News of the chat's card agent (``agent``: the PC's name).
+
+    ``paired``: it was just paired (``replaced``: the PCs it took over from); ``report``: it
+    reported ``changes`` (oldest first) and its status after them (``service``, ``error``,
+    ``readers``); ``late``: how many older changes it kept while it could not reach the
+    bot, summed up by the status rather than told one by one; ``offline``: silent too long;
+    ``unpaired``: revoked, from the chat or from the PC (``agent`` empty: none was paired).
+    """
+
+    kind: Literal["paired", "report", "offline", "unpaired"]
+    agent: str
+    service: bool = True
+    error: str = ""
+    readers: tuple[CardReader, ...] = ()
+    changes: tuple[CardChange, ...] = ()
+    late: int = 0
+    replaced: tuple[str, ...] = ()
+    update_id: int | None = None
+    at: datetime = field(default_factory=_now, compare=False)
+
+
+Event = TextMessage | ButtonPress | Command | FileMessage | Timer | StaffMessage | PairingCode | AgentReport

@@ -16,6 +16,7 @@ from forms.masking import mask_text
 
 __all__ = [
     "Awaiting",
+    "CardStatus",
     "Company",
     "ConversationState",
     "FormSession",
@@ -114,6 +115,20 @@ class Handoff(BaseModel):
     resolution: str | None = None
 
 
+class CardStatus(BaseModel):
+    """What the chat's paired card agent last said: its PC, whether it is reporting, the
+    smart-card service and the readers (each with its card, if any)."""
+
+    agent: str
+    paired_at: datetime
+    online: bool = True
+    seen_at: datetime | None = None
+    service: bool = True
+    error: str = ""
+    readers: list[tuple[str, bool, str]] = Field(default_factory=list)  # (name, card present, ATR)
+    offline_told: bool = False  # the user was told it went offline (so is told when it is back)
+
+
 class ConversationState(BaseModel):
     region: str | None = None
     lang: Literal["zh", "en"] = "zh"
@@ -137,6 +152,8 @@ class ConversationState(BaseModel):
     # Help-desk handoff: the one under way, and the last one closed (kept for the record).
     handoff: Handoff | None = None
     last_handoff: Handoff | None = None
+    # The paired card agent's last report (None: no agent paired).
+    card: CardStatus | None = None
 
     def remember(self, role: Literal["user", "bot"], text: str) -> None:
         # The history is shown to help-desk staff: ID and phone numbers never enter it.

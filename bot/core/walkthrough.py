@@ -39,6 +39,8 @@ _MAX_COMPANY = 60
 
 # (state, region, step id, answers) -> the step has documents to prepare on this path.
 StepForms = Callable[[ConversationState, str, str, dict[str, str]], bool]
+# (state at the step) -> lines about the card the step is done with, if it needs one.
+StepNote = Callable[[ConversationState], str | None]
 
 
 def is_question(text: str) -> bool:
@@ -61,11 +63,19 @@ def _lines(items: Sequence[Item], answers: dict[str, str], lang: str) -> list[st
 class Walkthroughs:
     """Runs procedures for every conversation; holds no per-conversation data."""
 
-    def __init__(self, kb: KnowledgeBase, messages: Messages, step_forms: StepForms | None = None) -> None:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        messages: Messages,
+        step_forms: StepForms | None = None,
+        step_note: StepNote | None = None,
+    ) -> None:
         self.kb = kb
         self.msg = messages
         # Whether a step has documents to prepare (the form engine knows; None: no forms).
         self.step_forms = step_forms
+        # What the card agent sees, for a step done with a card (bot.core.cards).
+        self.step_note = step_note
 
     # ------------------------------------------------------------------ small helpers
     def _m(self, state: ConversationState, key: str, **values: object) -> str:
@@ -232,6 +242,8 @@ class Walkthroughs:
         if phones:
             lines.append(self._m(state, "sec_call"))
             lines.extend("☎ " + p for p in phones)
+        if self.step_note is not None and prog.current == step.id and (card := self.step_note(state)):
+            lines.append(card)
         if step.policy:
             note = self.kb.policy_notes[step.policy]
             lines.append("ℹ️ " + (note.text_en if lang == "en" else note.text))
