@@ -245,6 +245,8 @@ class Agents:
                 stmt = update(AgentRecord).where(col(AgentRecord.id) == agent.id, *silent).values(online=False)
                 if s.connection().execute(stmt).rowcount == 1:
                     flipped.append(agent)
+            for agent in flipped:
+                s.expunge(agent)  # as read, not reloaded after the commit
             s.commit()
         return flipped
 

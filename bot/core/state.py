@@ -71,7 +71,7 @@ class FormSession(BaseModel):
 class Awaiting(BaseModel):
     """What the bot asked and is waiting for; ``ref`` names the choice, step or region."""
 
-    kind: Literal["choice", "company_name", "skip_reason", "confirm_restart", "confirm_region", "form_field"]
+    kind: Literal["choice", "company_name", "skip_reason", "confirm_restart", "confirm_region", "form_field", "region"]
     ref: str = ""
 
 

@@ -126,6 +126,7 @@ class Walkthroughs:
             buttons = tuple(
                 Button(self._region_name(state, key), f"{PREFIX}region:{key}") for key in self.kb.procedures
             )
+            state.awaiting = Awaiting(kind="region")  # a typed "陕西" answers it like the button
             return [Reply(self._m(state, "ask_region"), buttons)]
         prog = state.progress()
         started = prog is not None and bool(prog.done or prog.skipped or prog.answers)
@@ -663,7 +664,14 @@ class Walkthroughs:
                 "start_walkthrough",
             } or is_question(text):
                 return None
+            if text.strip().lower() in {self.msg.get("wt.buttons.later", lang).lower() for lang in ("zh", "en")}:
+                return self.button(state, f"{PREFIX}company:later", now)  # the button's label, typed
             return self.set_company(state, text, now)
+        if awaiting.kind == "region":
+            region = nlu.entities.get("region") if nlu else None
+            if region in self.kb.procedures and not is_question(text):
+                return self.start(state, now, region)
+            return None
         if awaiting.kind == "choice":
             return self.choice_from_text(state, text, nlu, now)
         if awaiting.kind == "skip_reason":

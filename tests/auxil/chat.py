@@ -26,6 +26,10 @@ class Walk:
         payload = next(b.payload for r in self.replies for b in r.buttons if b.label == label)
         return self._keep(self.dialogue.handle(self.state, ButtonPress(payload, at=self.at)))
 
+    def event(self, event):
+        """Any other core event (a card agent's report, a pairing code)."""
+        return self._keep(self.dialogue.handle(self.state, event))
+
     def fire(self, key):
         return self._keep(self.dialogue.handle(self.state, Timer(key, at=self.at)))
 

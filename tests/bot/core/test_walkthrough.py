@@ -105,3 +105,11 @@ def test_a_company_name_is_checked(dialogue, lexical):
     assert "企业名称需要 2 到 60 个字" in walk.say("甲")
     assert walk.state.companies == []
     assert "「甲乙贸易有限公司」" in walk.say("  甲乙贸易有限公司 ")
+
+
+def test_the_region_and_the_later_button_can_be_typed(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办理跨境电商入网")
+    assert "请问为哪家企业办理" in walk.say("珠海"), "a typed region answers the question, not a CCB branch"
+    assert "好的，为「我的企业」办理" in walk.say("先不填")
+    assert walk.state.walkthrough == "zhuhai" and walk.state.active_company.placeholder
