@@ -83,7 +83,10 @@ async def test_pair_then_report_reaches_the_conversation_and_the_code_is_not_sto
     code = await bot.code()
     assert code.count("-") == 1 and len(normalize_code(code)) == 8
     agent_id, key = await bot.paired_agent()
-    assert bot.told[-1] == (*CHAT, "已连接：电脑 财务室电脑。插拔卡片时我会告诉您；随时可以问“我的卡插好了吗”。发送 /unpair 断开。")
+    assert bot.told[-1] == (
+        *CHAT,
+        "已连接：电脑 财务室电脑。插拔卡片时我会告诉您；随时可以问“我的卡插好了吗”。发送 /unpair 断开。",
+    )
     now = datetime.now(UTC).timestamp()
     change = {"kind": "card_inserted", "reader": "R 00", "atr": "3B 88", "at": now}
     assert await bot.send(agent_id, key, 1, {"status": status(True), "changes": [change]}) == {"ok": True, "seq": 1}
@@ -205,7 +208,7 @@ async def test_plain_http_is_refused_from_another_machine(bot):
     async with httpx.AsyncClient(transport=transport, base_url="http://bot.example.com") as http:
         refused = await http.post(PATH_PAIR, content=b"{}")
     assert refused.status_code == 403 and refused.json()["error"] == "https_required"
-    with pytest.raises(ValueError, match="use https://bot.example.com"):
+    with pytest.raises(ValueError, match=r"use https://bot\.example\.com"):
         check_server("http://bot.example.com")
     assert check_server("http://localhost:8080/") == "http://localhost:8080"
 

@@ -85,7 +85,10 @@ def test_no_card_branch_needs_no_card(dialogue, lexical):
 def test_inserting_the_card_at_a_card_step_confirms_and_offers_to_go_on(dialogue, lexical):
     walk = at_card_step(paired(dialogue, lexical))
     text = walk.event(report("card_inserted"))
-    assert text == f"检测到读卡器 {READER} 中已插入卡片，可以继续“中国（陕西）国际贸易“单一窗口”注册”了（本步骤用电子口岸卡）。"
+    assert (
+        text
+        == f"检测到读卡器 {READER} 中已插入卡片，可以继续“中国（陕西）国际贸易“单一窗口”注册”了（本步骤用电子口岸卡）。"
+    )
     assert walk.buttons() == ["这一步办好了", "查看本步骤"]
     walk.press("这一步办好了")
     assert walk.state.progress().done == ["sw_register"]
