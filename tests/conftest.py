@@ -26,6 +26,7 @@ from bot.store import Store
 from knowledge.index import Retriever, default_retriever
 from knowledge.loader import KnowledgeBase, load_default
 from nlu.lexical import LexicalInterpreter, default_lexical
+from tests.auxil.pcsc import Pcscd, pcsc_missing
 
 ROOT = Path(__file__).resolve().parent.parent
 MANUALS_DIR = Path(os.environ.get("PORTPAL_MANUALS_DIR", ROOT.parent / "shared" / "manuals"))
@@ -177,3 +178,22 @@ def wait_until_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 2
                 pass
             time.sleep(0.5)
     raise AssertionError(f"the Rasa server at {url} was not ready within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[Pcscd]:
+    """The session's pcscd with the virtual readers (it has a fixed socket: one per machine).
+    Fails, never skips, without pcscd and vpcd: CI must run these tests."""
+    if reason := pcsc_missing():
+        pytest.fail(reason)
+    daemon = Pcscd()
+    daemon.start()
+    yield daemon
+    daemon.close()
+
+
+@pytest.fixture
+def running_pcscd(pcscd: Pcscd) -> Pcscd:
+    """The session's pcscd, running (a test before may have stopped it)."""
+    pcscd.start()
+    return pcscd
