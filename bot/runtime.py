@@ -2,8 +2,9 @@
 
 Polling by default; webhook when ``PORTPAL_PUBLIC_URL`` is set (then several replicas can
 share one PostgreSQL behind a reverse proxy). Either way one uvicorn server serves the
-ASGI app (webhook, ``/healthz``, ``/metrics``), and two loops run beside it: the outbox
-retrying undelivered replies and the reminder scheduler.
+ASGI app (webhook, card-agent endpoints, ``/healthz``, ``/metrics``), and three loops run
+beside it: the outbox retrying undelivered replies, the reminder scheduler and the card
+agents' silence check.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 
 from bot.api import WEBHOOK_PATH, create_app, webhook_secret
 from bot.assistant import Assistant
+from bot.cardlink import CardLink
 from bot.channels.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel, build_application
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.reminders import ReminderScheduler
+from bot.serving import base_url
 from bot.store import Store
 from nlu.interpreter import Interpreter
 
@@ -85,6 +88,9 @@ class TelegramBot:
         secret = settings.portpal_webhook_secret
         self.secret = secret.get_secret_value() if secret else webhook_secret(self.token)
         self.scheduler = ReminderScheduler(self.assistant, self.channel.deliver, channels=[CHANNEL])
+        # Card agents pair with and report to this bot at PORTPAL_PUBLIC_URL (HTTPS behind a
+        # proxy) or, without one, on this machine only.
+        self.cardlink = CardLink(self.assistant, self.channel.deliver)
         self.port = settings.portpal_http_port
         self._server: uvicorn.Server | None = None
 
@@ -148,6 +154,10 @@ class TelegramBot:
         stop = stop or asyncio.Event()
         sock = _bind(self.settings.portpal_http_host, self.port)
         self.port = sock.getsockname()[1]
+        public = self.settings.portpal_public_url
+        self.assistant.agent_url = (
+            public.rstrip("/") if public else base_url(self.settings.portpal_http_host, self.port)
+        )
         try:
             await self._start_telegram()
         except BaseException:
@@ -158,13 +168,16 @@ class TelegramBot:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        app = create_app(metrics=self.metrics, health=self.health, telegram=self.channel, secret=self.secret)
+        app = create_app(
+            metrics=self.metrics, health=self.health, telegram=self.channel, secret=self.secret, cardlink=self.cardlink
+        )
         config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)
         tasks = [
             asyncio.create_task(self._server.serve(sockets=[sock]), name="http"),
             asyncio.create_task(self.channel.outbox.run(), name="outbox"),
             asyncio.create_task(self._reminders(), name="reminders"),
+            asyncio.create_task(self.cardlink.watch(), name="card-agents"),
         ]
         try:
             while not self._server.started:

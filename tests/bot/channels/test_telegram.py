@@ -305,3 +305,29 @@ async def test_a_failing_getupdates_is_one_log_line_and_polling_goes_on(tmp_path
         failures = [r for r in caplog.records if "getUpdates failed, retrying" in r.getMessage()]
         assert len(failures) == 2 and not any(r.exc_info for r in caplog.records)
         assert 'portpal_errors_total{where="polling"} 2.0' in bot.metrics.render().decode()
+
+
+# ---------------------------------------------------------------------- card agent
+async def test_pair_a_card_agent_from_telegram_and_hear_its_card(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from cardagent.client import pair, post_signed
+    from cardagent.protocol import PATH_EVENTS
+
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        user = TgUser(api, bot, CHAT)
+        shown = await user.say("/pair")
+        code, server = shown.split("portpal-agent pair ", 1)[1].split()[0], f"http://127.0.0.1:{bot.port}"
+        assert f"--server {server}" in shown
+        key = Ed25519PrivateKey.generate()
+        answer = await asyncio.to_thread(pair, server, code, key, "财务室电脑")
+        assert (await api.wait_text(CHAT, "已连接：电脑 财务室电脑")).startswith("已连接")
+        change = {"kind": "card_inserted", "reader": "R 00", "atr": "3B", "at": datetime.now(UTC).timestamp()}
+        payload = {
+            "status": {"service": True, "readers": [{"name": "R 00", "card": True, "atr": "3B"}]},
+            "changes": [change],
+        }
+        await asyncio.to_thread(post_signed, server, PATH_EVENTS, answer["agent_id"], key, 1, payload)
+        assert await api.wait_text(CHAT, "检测到读卡器 R 00 中已插入卡片。")
+        assert "读卡器 R 00 中已插入卡片。" in await user.say("我的卡插好了吗")
+        assert (await user.say("/unpair")).startswith("已断开与电脑 财务室电脑 的连接")
