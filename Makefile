@@ -80,7 +80,7 @@ eval-lexical: $(STAMP)
 
 test: lint typecheck export-check unit eval eval-lexical
 
-bench: $(STAMP) model
+bench: $(STAMP) $(AGENT_STAMP) model
 	$(BIN)/python bench/answer_latency.py
 	$(BIN)/python bench/nlu_compare.py
 	$(BIN)/python bench/walkthrough_latency.py
@@ -90,6 +90,7 @@ bench: $(STAMP) model
 	$(BIN)/python bench/telegram_throughput.py --users 50 --mode polling
 	$(BIN)/python bench/telegram_throughput.py --users 50 --mode webhook
 	$(BIN)/python bench/telegram_throughput.py --users 20 --nlu rasa
+	$(BIN)/python bench/card_agent.py
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
