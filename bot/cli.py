@@ -19,6 +19,8 @@ from bot.config import Settings
 from nlu.config import EngineMode
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from nlu.interpreter import Interpreter
 
 __all__ = ["app", "main"]
@@ -32,6 +34,8 @@ form_app = typer.Typer(help="Documents: list the forms, render one from a JSON p
 app.add_typer(form_app, name="form")
 handoff_app = typer.Typer(help="Help-desk handoffs: records for the help-desk lead.", no_args_is_help=True)
 app.add_typer(handoff_app, name="handoff")
+db_app = typer.Typer(help="The database: migrations (they also run when the bot starts).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 log = logging.getLogger("portpal")
 
@@ -461,3 +465,46 @@ def handoff_export(
         return
     atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     typer.echo(f"{text.count(chr(10)) - 1} handoffs written to {out}", err=True)
+
+
+def _db_engine() -> Engine:
+    from sqlalchemy import create_engine
+
+    from bot.store import engine_url
+
+    return create_engine(engine_url(Settings().resolved_database_url()))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate DATABASE_URL's tables to this version (the bot also does it at start-up)."""
+    _setup_logging()
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.migrate import current, head, upgrade
+
+    engine = _db_engine()
+    try:
+        before = current(engine)
+        upgrade(engine)
+        typer.echo(f"database at revision {current(engine)} (head {head()}; was {before or 'unmigrated'})")
+    except SQLAlchemyError as exc:
+        typer.echo(f"cannot migrate the database: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the revision DATABASE_URL is at; exit 1 when it is behind this version."""
+    from bot.migrate import current, head
+
+    engine = _db_engine()
+    try:
+        at, newest = current(engine), head()
+    finally:
+        engine.dispose()
+    typer.echo(f"revision {at or 'none'}; this version's head: {newest}")
+    if at != newest:
+        raise typer.Exit(1)

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, UniqueConstraint, bindparam, event, func, insert, inspect, or_, update
+from sqlalchemy import Connection, Engine, UniqueConstraint, bindparam, event, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from bot.core.state import ConversationState
+from bot.migrate import upgrade
 
 __all__ = [
     "AgentRecord",
@@ -299,9 +299,6 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.close()
 
 
-log = logging.getLogger(__name__)
-
-
 def engine_url(url: str) -> str:
     """Use the psycopg 3 driver for plain ``postgresql://`` / ``postgres://`` URLs."""
     for prefix in ("postgresql://", "postgres://"):
@@ -336,17 +333,8 @@ class Store:
         )
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        SQLModel.metadata.create_all(self.engine)
-        self._add_agent_online()
-
-    def _add_agent_online(self) -> None:
-        """``agent.online`` came after the agent table first shipped; ``create_all`` makes
-        missing tables, not missing columns. (Alembic takes over such changes: issue 9.)"""
-        if "online" in {c["name"] for c in inspect(self.engine).get_columns("agent")}:
-            return
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql("ALTER TABLE agent ADD COLUMN online BOOLEAN NOT NULL DEFAULT TRUE")
-        log.info("database: added agent.online")
+        # The tables as this code wants them: migrated at start-up (bot.migrate).
+        upgrade(self.engine)
 
     async def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a store method from async code: in a worker thread for a database server,

@@ -88,29 +88,3 @@ def test_long_button_payloads_round_trip(db_url):
     assert store.shorten(payload) == key and len(key) == 32
     assert store.expand(key) == payload and store.expand("0" * 32) is None
     store.close()
-
-
-def test_an_agent_table_from_before_the_online_column_gets_it(db_url):
-    from sqlalchemy import create_engine, inspect, text
-
-    from bot.store import AgentRecord, engine_url
-
-    engine = create_engine(engine_url(db_url))
-    with engine.begin() as conn:  # the table as the first version made it
-        conn.execute(text(
-            "CREATE TABLE agent (id VARCHAR(40) PRIMARY KEY, channel VARCHAR(32) NOT NULL, chat_id VARCHAR(64) NOT NULL,"
-            " name VARCHAR(100) NOT NULL, public_key VARCHAR(100) NOT NULL, created_at TIMESTAMP NOT NULL,"
-            " revoked_at TIMESTAMP, last_seq INTEGER NOT NULL, last_seen_at TIMESTAMP, status VARCHAR NOT NULL)"
-        ))  # fmt: skip
-        conn.execute(text(
-            "INSERT INTO agent VALUES ('ag_old', 'console', 'c', 'pc', 'k', '2026-11-01 00:00:00', NULL, 3, NULL, '{}')"
-        ))  # fmt: skip
-    engine.dispose()
-    store = Store(db_url)
-    try:
-        assert "online" in {c["name"] for c in inspect(store.engine).get_columns("agent")}
-        with store.session() as s:
-            old = s.get(AgentRecord, "ag_old")
-            assert old is not None and old.online and old.last_seq == 3
-    finally:
-        store.close()
