@@ -39,7 +39,7 @@ class ConsoleChannel:
         if text.startswith("/"):
             return Command.parse(text)
         if self._buttons:
-            if text.isdigit() and 1 <= int(text) <= len(self._buttons):
+            if text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):
                 return ButtonPress(self._buttons[int(text) - 1].payload)
             for button in self._buttons:
                 if text == button.label:

@@ -56,6 +56,11 @@ def _due(day: date) -> datetime:
     return datetime.combine(day, _REMIND_AT, tzinfo=CHINA_TZ)
 
 
+def _is_index(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²", which ``int`` refuses (a forged payload)."""
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
 def _lines(items: Sequence[Item], answers: dict[str, str], lang: str) -> list[str]:
     return [item.get(lang) for item in items if matches(item.when, answers)]
 
@@ -610,7 +615,7 @@ class Walkthroughs:
             if rest == "new":
                 state.awaiting = Awaiting(kind="company_name", ref="new")
                 return [Reply(self._m(state, "ask_company"), (self._button(state, "later", f"{PREFIX}company:later"),))]
-            if rest.isdigit():
+            if _is_index(rest):
                 return self.switch_company(state, int(rest), now)
             return None
         if head == "reminders" and rest in {"on", "off"}:
@@ -626,7 +631,7 @@ class Walkthroughs:
             return self.back(state, now)
         if head == "skip":
             return self.skip(state, now)
-        if head == "skipwhy" and rest.isdigit() and state.awaiting and state.awaiting.kind == "skip_reason":
+        if head == "skipwhy" and _is_index(rest) and state.awaiting and state.awaiting.kind == "skip_reason":
             reasons = self.kb.walkthrough.skip_reasons
             if int(rest) >= len(reasons):
                 return None
@@ -638,7 +643,7 @@ class Walkthroughs:
             return [Reply(self._m(state, "ask_question"))]
         if head == "resume":
             company, _, region = rest.partition(":")
-            return self.resume(state, now, int(company) if company.isdigit() else None, region or None)
+            return self.resume(state, now, int(company) if _is_index(company) else None, region or None)
         if head == "progress":
             return [self.checklist(state)]
         if head == "restart":
