@@ -120,6 +120,7 @@ async def run(args: argparse.Namespace) -> None:
             PORTPAL_NLU=args.nlu,
             # The double is not Telegram: measure the bot, not Telegram's flood limit.
             PORTPAL_TELEGRAM_RATE="0",
+            PORTPAL_USER_RATE="0",  # simulated users send far faster than people
         )
         if args.db:
             env["DATABASE_URL"] = args.db

@@ -14,7 +14,9 @@ import asyncio
 import hashlib
 import logging
 import tempfile
+import time
 import uuid
+from collections import deque
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -101,11 +103,13 @@ class Assistant:
         desk: Desk | None = None,
         staff_route: tuple[str, str] | None = None,
         agent_url: str | None = None,
+        user_rate: int = 0,
     ) -> None:
         """``staff_route``: (channel, chat id) of the staff group that replies ``to="staff"``
         go to (through that channel's outbox); ``desk`` says how the help desk works;
         ``agent_url``: where card agents reach this bot (None: /pair is not offered; set
-        it once the card-agent endpoint listens)."""
+        it once the card-agent endpoint listens); ``user_rate``: messages a minute one user may
+        send before the bot stops answering for a while (0: no limit)."""
         self.store = store
         self.agents = Agents(store)
         self.agent_url = agent_url
@@ -118,6 +122,8 @@ class Assistant:
         self.outbox_channels = frozenset(outbox_channels)
         self._renderer: Renderer | None = None
         self._locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
+        self.user_rate = user_rate
+        self._sent: dict[tuple[str, str], deque[float]] = {}
 
     @property
     def renderer(self) -> Renderer:
@@ -171,6 +177,31 @@ class Assistant:
                 log.warning("a reply for staff but no staff group to send it to: %s:%s", channel, chat_id)
         return rows
 
+    def _over_rate(self, channel: str, chat_id: str, event: Event, state: ConversationState) -> list[Reply] | None:
+        """None when the event may be handled; else what to say (once, then nothing) while
+        the user sends more than ``user_rate`` messages a minute. Relayed messages to staff
+        are not limited: the outbox paces those, and a person reads them."""
+        if not self.user_rate or not isinstance(event, TextMessage | ButtonPress | Command | FileMessage):
+            return None
+        if state.handoff is not None and state.handoff.status in {"waiting", "held", "message"}:
+            return None
+        now = time.monotonic()
+        sent = self._sent.setdefault((channel, chat_id), deque())
+        while sent and sent[0] <= now - 60:
+            sent.popleft()
+        if len(self._sent) > 50_000:  # forget chats quiet for a minute
+            for key in [k for k, v in self._sent.items() if not v or v[-1] <= now - 60]:
+                del self._sent[key]
+            sent = self._sent.setdefault((channel, chat_id), sent)
+        sent.append(now)
+        if len(sent) <= self.user_rate:
+            return None
+        log.warning("user over the message rate (%s a minute): %s:%s", self.user_rate, channel, chat_id)
+        if len(sent) > self.user_rate + 1:
+            return []
+        wait = max(1, round(sent[0] + 60 - now))
+        return [Reply(default_messages().get("rate_limited", state.lang, seconds=str(wait)))]
+
     async def _agent_command(self, channel: str, chat_id: str, event: Event) -> Event:
         """/pair and /unpair act on the agent registry first; the core then hears what
         came of it (the code to show, the agent unpaired)."""
@@ -203,12 +234,18 @@ class Assistant:
             loaded = await self.store.call(self.store.load, channel, chat_id, list(keys))
             if loaded.seen:
                 return duplicate
-            event = await self._agent_command(channel, chat_id, event)
-            understanding = await self.understand(event)
+            limited = self._over_rate(channel, chat_id, event, loaded.state)
+            if limited is None:
+                event = await self._agent_command(channel, chat_id, event)
+            understanding = await self.understand(event) if limited is None else None
             for attempt in range(_MAX_RETRIES):
                 if attempt:
                     loaded = await self.store.call(self.store.load, channel, chat_id)
-                outcome = self.dialogue.handle(loaded.state, event, understanding)
+                if limited is None:
+                    outcome = self.dialogue.handle(loaded.state, event, understanding)
+                else:
+                    # Recorded (the transcript keeps it) but not answered; told once a minute.
+                    outcome = Outcome(loaded.state, limited, notes={"rate_limited": True})
                 replies = await asyncio.to_thread(self._render, channel, chat_id, outcome.replies)
                 outcome = replace(outcome, replies=replies)
                 if understanding is not None:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Messages per second over all chats (Telegram allows about 30); 0: no overall limit
     # (a local Bot API server or a benchmark).
     portpal_telegram_rate: float = 30.0
+    # Messages a minute one Telegram user may send before the bot pauses answering them
+    # (a notice says so once); 0: no limit. Messages relayed to staff are not limited.
+    portpal_user_rate: int = 30
     # The help desk (with STAFF_CHAT_ID): when staff answer, when to nudge them about an
     # unclaimed handoff, when to give up and offer the hotline, the wait users are told,
     # and whether users see staff names.

@@ -75,6 +75,7 @@ class TelegramBot:
         self.assistant = Assistant(
             self.store, interpreter, documents_dir=settings.documents_dir, pdf=pdf, outbox_channels={CHANNEL},
             desk=settings.desk(), staff_route=(CHANNEL, str(staff)) if staff is not None else None,
+            user_rate=settings.portpal_user_rate,
         )  # fmt: skip
         self.metrics = Metrics()
         self.metrics.track_outbox(lambda: self.store.outbox_size(CHANNEL))

@@ -1,0 +1,43 @@
+"""The assistant around the core: the per-user message rate."""
+
+from __future__ import annotations
+
+from bot.assistant import Assistant
+from bot.core.events import Command, TextMessage
+from bot.core.handoff import Desk, ServiceHours
+from bot.store import Store
+
+CHAT = ("telegram", "777")
+
+
+async def test_a_user_over_the_rate_is_told_once_and_recorded_but_not_answered(tmp_path, lexical):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    assistant = Assistant(store, lexical, user_rate=5)
+    try:
+        replies = [(await assistant.handle(*CHAT, TextMessage(f"宝鸡哪里可以办卡 {i}"))).replies for i in range(8)]
+        assert all("红旗路36号" in r[0].text for r in replies[:5])
+        assert (
+            len(replies[5]) == 1
+            and replies[5][0].text.startswith("您发消息太快了")
+            and "秒后再发" in replies[5][0].text
+        )
+        assert replies[6] == [] and replies[7] == []
+        transcript = [m.text for m in store.transcript(*CHAT) if m.direction == "in"]
+        assert transcript == [f"宝鸡哪里可以办卡 {i}" for i in range(8)], "nothing the user sent is lost"
+        other = await assistant.handle("telegram", "778", TextMessage("宝鸡哪里可以办卡"))
+        assert "红旗路36号" in other.replies[0].text, "the limit is per user"
+    finally:
+        store.close()
+
+
+async def test_messages_for_staff_are_not_limited(tmp_path, lexical):
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    desk = Desk(enabled=True, hours=ServiceHours.parse("always"))
+    assistant = Assistant(store, lexical, user_rate=3, desk=desk, staff_route=("telegram", "-100"))
+    try:
+        await assistant.handle(*CHAT, Command("human"))
+        for i in range(10):
+            outcome = await assistant.handle(*CHAT, TextMessage(f"补充说明 {i}"))
+            assert [r.to for r in outcome.replies] == ["staff"], f"message {i} is relayed"
+    finally:
+        store.close()
