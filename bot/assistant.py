@@ -41,7 +41,8 @@ from bot.core.replies import Document, Reply
 from bot.core.state import ConversationState
 from bot.locks import KeyedLocks
 from bot.outbox import Ticket, encode_reply
-from bot.store import DuplicateEventError, StaleStateError, Store
+from bot.privacy import Privacy
+from bot.store import DuplicateEventError, Saved, StaleStateError, Store
 from cardagent.protocol import format_code, new_code
 from forms.masking import mask_text
 from forms.pdf import ConversionError
@@ -118,6 +119,7 @@ class Assistant:
         self.dialogue = Dialogue(self.retriever, default_messages(), desk=desk)
         self.staff_route = staff_route
         self.documents_dir = documents_dir or Path(tempfile.gettempdir()) / "portpal-documents"
+        self.privacy = Privacy(store, self.documents_dir)
         self.pdf = pdf
         self.outbox_channels = frozenset(outbox_channels)
         self._renderer: Renderer | None = None
@@ -176,6 +178,16 @@ class Assistant:
             else:
                 log.warning("a reply for staff but no staff group to send it to: %s:%s", channel, chat_id)
         return rows
+
+    async def _forget(self, channel: str, chat_id: str, outcome: Outcome, keys: Collection[str]) -> Saved:
+        """/deletedata confirmed: delete everything about the chat, then keep only the
+        reply that says so (a new, empty conversation, so the reply is still delivered)."""
+        await self.store.call(self.privacy.delete, channel, chat_id)
+        fresh = await self.store.call(self.store.load, channel, chat_id)
+        state = ConversationState(lang=outcome.state.lang)
+        messages = [("out", r.text) for r in outcome.replies]
+        outbox = self._outbox(channel, chat_id, state, outcome.replies)
+        return await self.store.call(self.store.save, fresh, state, messages, keys=keys, outbox=outbox, lease=_LEASE)
 
     def _over_rate(self, channel: str, chat_id: str, event: Event, state: ConversationState) -> list[Reply] | None:
         """None when the event may be handled; else what to say (once, then nothing) while
@@ -267,6 +279,9 @@ class Assistant:
                     continue
                 except DuplicateEventError:
                     return duplicate
+                if outcome.notes.get("delete_data"):
+                    saved = await self._forget(channel, chat_id, outcome, keys)
+                    outcome = replace(outcome, state=ConversationState(lang=outcome.state.lang))
                 if saved.claimed:
                     # Leased to this process: the channel sends them without looking them up.
                     outcome.notes["outbox"] = saved.claimed

@@ -21,6 +21,7 @@ from nlu.config import EngineMode
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from bot.privacy import Privacy
     from nlu.interpreter import Interpreter
 
 __all__ = ["app", "main"]
@@ -34,6 +35,8 @@ form_app = typer.Typer(help="Documents: list the forms, render one from a JSON p
 app.add_typer(form_app, name="form")
 handoff_app = typer.Typer(help="Help-desk handoffs: records for the help-desk lead.", no_args_is_help=True)
 app.add_typer(handoff_app, name="handoff")
+privacy_app = typer.Typer(help="A user's data: export, delete; the retention purge.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
 db_app = typer.Typer(help="The database: migrations (they also run when the bot starts).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -508,3 +511,94 @@ def db_current() -> None:
     typer.echo(f"revision {at or 'none'}; this version's head: {newest}")
     if at != newest:
         raise typer.Exit(1)
+
+
+def _privacy() -> Privacy:
+    from bot.privacy import Privacy
+    from bot.store import Store
+
+    settings = Settings()
+    return Privacy(Store(settings.resolved_database_url()), settings.documents_dir)
+
+
+UserArg = Annotated[str, typer.Argument(help="CHANNEL:CHAT_ID, e.g. telegram:4242 or console:local.")]
+
+
+def _user(text: str) -> tuple[str, str]:
+    from bot.privacy import parse_user
+
+    try:
+        return parse_user(text)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+@privacy_app.command("export")
+def privacy_export(
+    user: UserArg,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the JSON here (default: stdout).")] = None,
+) -> None:
+    """Everything kept about a user, as one JSON document (exit 1: nothing is kept)."""
+    _setup_logging()
+    channel, chat_id = _user(user)
+    privacy = _privacy()
+    try:
+        data = privacy.export(channel, chat_id)
+    finally:
+        privacy.store.close()
+    if data is None:
+        typer.echo(f"nothing is kept about {user}", err=True)
+        raise typer.Exit(1)
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if out is None:
+        typer.echo(text)
+        return
+    from forms.render import atomic_write
+
+    atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))  # mkstemp: owner-only
+    typer.echo(f"wrote {out}")
+
+
+@privacy_app.command("delete")
+def privacy_delete(
+    user: UserArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete everything kept about a user: conversation, transcript, progress, profile,
+    documents, handoff records, card agents."""
+    _setup_logging()
+    channel, chat_id = _user(user)
+    if not yes:
+        if not sys.stdin.isatty():
+            typer.echo("refusing to delete without --yes when not asked at a terminal", err=True)
+            raise typer.Exit(2)
+        typer.confirm(f"Delete everything kept about {user}? This cannot be undone.", abort=True)
+    privacy = _privacy()
+    try:
+        done = privacy.delete(channel, chat_id)
+    finally:
+        privacy.store.close()
+    rows = ", ".join(f"{name} {count}" for name, count in done.rows.items() if count)
+    typer.echo(f"deleted {user}: {rows or 'no rows'}; {done.files} files")
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    days: Annotated[int | None, typer.Option(help="Retention in days (default: PORTPAL_RETENTION_DAYS).")] = None,
+) -> None:
+    """Delete conversations untouched for the retention period, and old delivery records."""
+    from datetime import timedelta
+
+    _setup_logging()
+    keep = days if days is not None else Settings().portpal_retention_days
+    if keep <= 0:
+        typer.echo("retention is off (PORTPAL_RETENTION_DAYS=0): nothing purged")
+        return
+    privacy = _privacy()
+    try:
+        done = privacy.purge(timedelta(days=keep))
+    finally:
+        privacy.store.close()
+    rows = ", ".join(f"{name} {count}" for name, count in done.rows.items() if count)
+    typer.echo(f"purged data older than {keep} days: {rows or 'no rows'}; {done.files} files")

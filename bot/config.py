@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # Messages a minute one Telegram user may send before the bot pauses answering them
     # (a notice says so once); 0: no limit. Messages relayed to staff are not limited.
     portpal_user_rate: int = 30
+    # Conversations untouched this many days are deleted with everything about them (and
+    # delivery records older than that); 0 keeps everything. Run daily by the bot, or by
+    # ``portpal privacy purge``.
+    portpal_retention_days: int = 365
     # The help desk (with STAFF_CHAT_ID): when staff answer, when to nudge them about an
     # unclaimed handoff, when to give up and offer the hotline, the wait users are told,
     # and whether users see staff names.

@@ -16,6 +16,7 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -179,6 +180,7 @@ class TelegramBot:
             asyncio.create_task(self.channel.outbox.run(), name="outbox"),
             asyncio.create_task(self._reminders(), name="reminders"),
             asyncio.create_task(self.cardlink.watch(), name="card-agents"),
+            asyncio.create_task(self._purge(), name="retention"),
         ]
         try:
             while not self._server.started:
@@ -197,6 +199,20 @@ class TelegramBot:
         finally:
             await self._shutdown(tasks)
             sock.close()
+
+    async def _purge(self) -> None:
+        """The retention purge, at start-up and then daily (PORTPAL_RETENTION_DAYS)."""
+        days = self.settings.portpal_retention_days
+        if days <= 0:
+            return
+        while True:
+            try:
+                await self.store.call(self.assistant.privacy.purge, timedelta(days=days))
+            except Exception:
+                log.exception("retention purge failed; trying again in an hour")
+                await asyncio.sleep(3600)
+                continue
+            await asyncio.sleep(86_400)
 
     async def _reminders(self) -> None:
         await self.scheduler.run_due()  # those that fell due while the bot was down, first

@@ -101,6 +101,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("unpair", "断开卡片助手"),
     ("human", "转人工"),
     ("cancel", "取消当前操作"),
+    ("deletedata", "删除我的全部数据"),
 )
 ALLOWED_UPDATES = ["message", "callback_query"]
 # What staff may do in a handoff's topic (bot.core.handoff); from anywhere else, nothing.

@@ -44,6 +44,8 @@ from nlu.lexical import load_intent_requirements
 __all__ = ["Dialogue", "Outcome"]
 
 _REGION_PREFIX = "region:"
+_PRIVACY_DELETE = "privacy:delete"
+_PRIVACY_KEEP = "privacy:keep"
 _ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}")
 
 
@@ -195,6 +197,12 @@ class Dialogue:
         if cmd.name == "unpair":
             # Likewise into AgentReport("unpaired"); here no agent can have been paired.
             return Outcome(state, self.cards.report(state, AgentReport(kind="unpaired", agent="", at=cmd.at)))
+        if cmd.name == "deletedata":
+            buttons = (
+                Button(self.msg.get("privacy.buttons.delete", lang), _PRIVACY_DELETE),
+                Button(self.msg.get("privacy.buttons.keep", lang), _PRIVACY_KEEP),
+            )
+            return Outcome(state, [self._say(state, self.msg.get("privacy.confirm", lang), buttons)])
         if cmd.name == "cancel":
             if state.form is not None:
                 return Outcome(state, self.forms.cancel(state))
@@ -230,6 +238,13 @@ class Dialogue:
             if self.wt.active(state) and region != state.walkthrough:
                 return Outcome(state, self.wt.start(state, press.at, region))
             return self._set_region(state, region)
+        if payload == _PRIVACY_DELETE:
+            # The assistant deletes everything kept about the chat, then sends this.
+            return Outcome(
+                state, [self._say(state, self.msg.get("privacy.deleted", state.lang))], notes={"delete_data": True}
+            )
+        if payload == _PRIVACY_KEEP:
+            return Outcome(state, [self._say(state, self.msg.get("privacy.kept", state.lang))])
         if payload == "human":
             return self._human(state, press.at)
         if payload == "help":
