@@ -240,6 +240,20 @@ class Assistant:
         ``keys`` identify the event (``telegram:update:42``): an event whose key is stored
         was applied before and gives an outcome without replies, ``notes["duplicate"]``.
         """
+        started = time.perf_counter()
+        outcome = await self._handle(channel, chat_id, event, keys)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "event handled",
+                extra={
+                    "channel": channel, "chat_id": chat_id, "conversation_id": outcome.notes.get("conversation_id"),
+                    "update_id": getattr(event, "update_id", None), "event": type(event).__name__,
+                    "engine": outcome.notes.get("nlu"), "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )  # fmt: skip
+        return outcome
+
+    async def _handle(self, channel: str, chat_id: str, event: Event, keys: Collection[str]) -> Outcome:
         duplicate = Outcome(ConversationState(), [], notes={"duplicate": True})
         # Events of one chat are understood and applied in the order they arrived.
         async with self._locks.hold((channel, chat_id)):
@@ -287,5 +301,6 @@ class Assistant:
                     outcome.notes["outbox"] = saved.claimed
                 if saved.destinations:
                     outcome.notes["destinations"] = saved.destinations
+                outcome.notes["conversation_id"] = loaded.conversation_id
                 return outcome
         raise StaleStateError(f"{channel}:{chat_id}: gave up after {_MAX_RETRIES} concurrent updates")

@@ -4,17 +4,28 @@ Modules pass context as ``extra={...}``; the formatter appends the keys it knows
 failure line says which update of which chat it was about. Every line is masked as it is
 written (ID numbers, mobiles), whoever logged it: a library's debug line with a request's
 parameters, an exception quoting a user's text.
+
+``PORTPAL_LOG_FORMAT=json`` writes one JSON object a line instead (``ts``, ``level``,
+``logger``, ``message``, the context keys, ``exc``), for a log collector;
+``PORTPAL_LOG_LEVEL=INFO`` adds a line per handled event with its conversation, engine and
+latency (``bot.assistant``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from datetime import UTC, datetime
 
 from forms.masking import mask_text
 
-__all__ = ["CONTEXT_KEYS", "ContextFormatter", "setup_logging"]
+__all__ = ["CONTEXT_KEYS", "ContextFormatter", "JsonFormatter", "setup_logging"]
 
-CONTEXT_KEYS = ("channel", "chat_id", "update_id", "outbox_id", "attempt", "reminder", "client")
+CONTEXT_KEYS = (
+    "channel", "chat_id", "conversation_id", "update_id", "event", "engine", "latency_ms", "outbox_id", "attempt",
+    "reminder", "client",
+)  # fmt: skip
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -25,11 +36,35 @@ class ContextFormatter(logging.Formatter):
         return mask_text(f"{line} [{context}]" if context else line)
 
 
-def setup_logging(level: int = logging.WARNING) -> None:
-    """Warnings and errors from everything; start-up news from the bot runtime."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line, masked like the text lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": mask_text(record.getMessage()),
+        }
+        for key in CONTEXT_KEYS:
+            if hasattr(record, key):
+                value = getattr(record, key)
+                entry[key] = value if isinstance(value, int | float | bool) or value is None else mask_text(str(value))
+        if record.exc_info:
+            entry["exc"] = mask_text(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: int | None = None, fmt: str | None = None) -> None:
+    """Warnings and errors from everything (or ``PORTPAL_LOG_LEVEL``); start-up news from the
+    bot runtime; text lines or, with ``PORTPAL_LOG_FORMAT=json``, JSON lines."""
+    if level is None:
+        name = os.environ.get("PORTPAL_LOG_LEVEL", "WARNING").upper()
+        level = logging.getLevelNamesMapping().get(name, logging.WARNING)
+    fmt = (fmt or os.environ.get("PORTPAL_LOG_FORMAT", "text")).lower()
     handler = logging.StreamHandler()
-    handler.setFormatter(ContextFormatter(_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else ContextFormatter(_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("bot.runtime").setLevel(logging.INFO)
+    logging.getLogger("bot.runtime").setLevel(min(level, logging.INFO))

@@ -41,3 +41,31 @@ async def test_messages_for_staff_are_not_limited(tmp_path, lexical):
             assert [r.to for r in outcome.replies] == ["staff"], f"message {i} is relayed"
     finally:
         store.close()
+
+
+async def test_json_logs_carry_each_events_context_masked(tmp_path, lexical, capsys):
+    import json
+    import logging
+
+    from bot.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    setup_logging(logging.INFO, "json")
+    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    try:
+        assistant = Assistant(store, lexical)
+        await assistant.handle(*CHAT, TextMessage("宝鸡哪里可以办卡，我的手机 13800138000", update_id=41))
+    finally:
+        store.close()
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    handled = [entry for entry in lines if entry["message"] == "event handled"]
+    assert len(handled) == 1
+    entry = handled[0]
+    assert entry["channel"] == "telegram" and entry["chat_id"] == "777" and entry["update_id"] == 41
+    assert entry["event"] == "TextMessage" and entry["engine"] == "lexical" and entry["latency_ms"] > 0
+    assert isinstance(entry["conversation_id"], int) and entry["level"] == "INFO" and entry["ts"].endswith("+00:00")
+    assert "13800138000" not in err and lines, "the mobile in the text never reaches the log"

@@ -225,7 +225,9 @@ async def test_webhook_checks_the_secret_and_applies_an_update_once(tmp_path):
         assert junk.status_code == 400
         health = await http.get("/healthz")
         assert health.status_code == 200
-        assert health.json() == {"ok": True, "mode": "webhook", "nlu": "lexical", "database": "ok"}
+        assert health.json() == {
+            "ok": True, "mode": "webhook", "nlu": "lexical", "nlu_degraded": False, "database": "ok",
+        }  # fmt: skip
         metrics = (await http.get("/metrics")).text
         assert "portpal_webhook_rejected_total 2.0" in metrics
         assert "portpal_duplicate_updates_total 1.0" in metrics
