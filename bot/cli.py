@@ -602,3 +602,34 @@ def privacy_purge(
         privacy.store.close()
     rows = ", ".join(f"{name} {count}" for name, count in done.rows.items() if count)
     typer.echo(f"purged data older than {keep} days: {rows or 'no rows'}; {done.files} files")
+
+
+@app.command()
+def stats(
+    since: Annotated[
+        str | None, typer.Option("--since", help="First day to count, YYYY-MM-DD (Asia/Shanghai).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+) -> None:
+    """Questions answered, questions the manuals did not answer (with their text), how far
+    companies got in each walkthrough step, handoffs."""
+    from zoneinfo import ZoneInfo
+
+    from bot.stats import as_json as stats_json
+    from bot.stats import collect
+    from bot.store import Store
+    from knowledge.loader import load_default
+
+    day = None
+    if since is not None:
+        try:
+            day = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+        except ValueError as exc:
+            typer.echo(f"--since {since!r}: expected a date as YYYY-MM-DD, e.g. 2026-11-01", err=True)
+            raise typer.Exit(2) from exc
+    store = Store(Settings().resolved_database_url())
+    try:
+        figures = collect(store, load_default(), day)
+    finally:
+        store.close()
+    typer.echo(stats_json(figures) if as_json else figures.text(load_default()))
