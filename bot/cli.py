@@ -46,7 +46,8 @@ log = logging.getLogger("portpal")
 def _setup_logging() -> None:
     from bot.logs import setup_logging
 
-    setup_logging()
+    settings = Settings()
+    setup_logging(settings.portpal_log_level, settings.portpal_log_format)
 
 
 NluOption = Annotated[
@@ -326,8 +327,13 @@ def nlu_train(force: Annotated[bool, typer.Option(help="Train even if a model of
 
 
 @nlu_app.command("serve")
-def nlu_serve(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 5005) -> None:
-    """Run the Rasa server for the current model on 127.0.0.1 (for RASA_URL); Ctrl-C stops it."""
+def nlu_serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5005,
+    host: Annotated[str, typer.Option(help="Interface; 0.0.0.0 only inside a private network (a container).")] = (
+        "127.0.0.1"
+    ),
+) -> None:
+    """Run the Rasa server for the current model (for RASA_URL); Ctrl-C stops it."""
     import os
 
     from nlu.server import RasaServer
@@ -339,8 +345,8 @@ def nlu_serve(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 50
     if not model.is_file():
         typer.echo(f"no model for the current data at {model}; run `portpal nlu train`", err=True)
         raise typer.Exit(2)
-    command = RasaServer(rasa, model, port=port).command()
-    typer.echo(f"Rasa server on http://127.0.0.1:{port} (model {model.name})", err=True)
+    command = RasaServer(rasa, model, host=host, port=port).command()
+    typer.echo(f"Rasa server on http://{host}:{port} (model {model.name})", err=True)
     os.execv(command[0], command)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,9 @@ class Settings(BaseSettings):
     # delivery records older than that); 0 keeps everything. Run daily by the bot, or by
     # ``portpal privacy purge``.
     portpal_retention_days: int = 365
+    # Logs: WARNING (default), INFO (a line per handled event) or DEBUG; text or json lines.
+    portpal_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    portpal_log_format: Literal["text", "json"] = "text"
     # The help desk (with STAFF_CHAT_ID): when staff answer, when to nudge them about an
     # unclaimed handoff, when to give up and offer the hotline, the wait users are told,
     # and whether users see staff names.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import UTC, datetime
 
 from forms.masking import mask_text
@@ -55,13 +54,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def setup_logging(level: int | None = None, fmt: str | None = None) -> None:
-    """Warnings and errors from everything (or ``PORTPAL_LOG_LEVEL``); start-up news from the
-    bot runtime; text lines or, with ``PORTPAL_LOG_FORMAT=json``, JSON lines."""
-    if level is None:
-        name = os.environ.get("PORTPAL_LOG_LEVEL", "WARNING").upper()
-        level = logging.getLevelNamesMapping().get(name, logging.WARNING)
-    fmt = (fmt or os.environ.get("PORTPAL_LOG_FORMAT", "text")).lower()
+def setup_logging(level: int | str = logging.WARNING, fmt: str = "text") -> None:
+    """Records at ``level`` and above from everything (``PORTPAL_LOG_LEVEL``), start-up news
+    from the bot runtime; text lines or JSON lines (``PORTPAL_LOG_FORMAT``)."""
+    if isinstance(level, str):
+        level = logging.getLevelNamesMapping().get(level.upper(), logging.WARNING)
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else ContextFormatter(_FORMAT))
     root = logging.getLogger()
