@@ -91,6 +91,7 @@ bench: $(STAMP) $(AGENT_STAMP) model
 	$(BIN)/python bench/telegram_throughput.py --users 50 --mode webhook
 	$(BIN)/python bench/telegram_throughput.py --users 20 --nlu rasa
 	$(BIN)/python bench/card_agent.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -111,6 +111,11 @@ async def test_deletedata_in_the_chat_asks_then_deletes_everything_but_its_own_r
     assert counts(assistant.store, OTHER) == other_before, "another user's data is untouched"
     again = await assistant.handle(*USER, ButtonPress("privacy:delete"), keys=["telegram:update:99"])
     assert again.notes.get("duplicate"), "the redelivered update is not applied twice"
+    # What arrives afterwards finds a new user: a stale button of the old conversation, a question.
+    stale = await assistant.handle(*USER, ButtonPress("fm:field:legal_rep_name"))
+    assert stale.replies[0].text == "这个按钮已经失效，请重新提问或发送 /help。"
+    fresh = await assistant.handle(*USER, TextMessage("宝鸡哪里可以办卡"))
+    assert "红旗路36号" in fresh.replies[0].text
 
 
 async def test_export_has_everything_and_the_cli_exports_and_deletes(assistant, db_url, tmp_path):
