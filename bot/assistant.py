@@ -230,8 +230,9 @@ class Assistant:
         return AgentReport("unpaired", names[0] if names else "", update_id=event.update_id, at=event.at)
 
     async def understand(self, event: Event) -> Understanding | None:
+        # Telegram's own limit: a longer text (a console paste) costs the engine time, not meaning.
         if isinstance(event, TextMessage) and event.text.strip():
-            return await self.interpreter.parse(event.text)
+            return await self.interpreter.parse(event.text[:4096])
         return None
 
     async def handle(self, channel: str, chat_id: str, event: Event, *, keys: Collection[str] = ()) -> Outcome:
@@ -284,18 +285,21 @@ class Assistant:
                 outbox = self._outbox(channel, chat_id, outcome.state, replies)
                 if revealed := outcome.notes.get("revealed"):
                     log.warning("staff revealed a personal field: %s:%s %s", channel, chat_id, revealed)
-                try:
-                    saved = await self.store.call(
-                        self.store.save, loaded, outcome.state, messages, keys=keys, outbox=outbox, lease=_LEASE
-                    )
-                except StaleStateError:
-                    log.info("stale state, retrying", extra={"channel": channel, "attempt": attempt})
-                    continue
-                except DuplicateEventError:
-                    return duplicate
                 if outcome.notes.get("delete_data"):
+                    # Deleted first, then the reply saved with the event's keys: a crash between
+                    # the two leaves the update unacknowledged, and its redelivery deletes again.
                     saved = await self._forget(channel, chat_id, outcome, keys)
                     outcome = replace(outcome, state=ConversationState(lang=outcome.state.lang))
+                else:
+                    try:
+                        saved = await self.store.call(
+                            self.store.save, loaded, outcome.state, messages, keys=keys, outbox=outbox, lease=_LEASE
+                        )
+                    except StaleStateError:
+                        log.info("stale state, retrying", extra={"channel": channel, "attempt": attempt})
+                        continue
+                    except DuplicateEventError:
+                        return duplicate
                 if saved.claimed:
                     # Leased to this process: the channel sends them without looking them up.
                     outcome.notes["outbox"] = saved.claimed
