@@ -5,8 +5,9 @@ its transcript (``message``), reminders, applied event keys, outbox rows (its re
 the staff group's messages about it), handoff records, card agents and pairing codes, and
 the documents rendered for it (``<documents dir>/<channel>/<hashed chat>/``). ``delete``
 removes all of it in one transaction, then the files. ``purge`` does the same for every
-conversation untouched for the retention period, and drops delivered outbox rows, event
-keys and button payloads older than it.
+conversation untouched for the retention period, drops sent outbox rows and event keys
+older than a week (or the retention period, if shorter) and button payloads older than
+the retention period.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ from bot.store import (
     Store,
 )
 
-__all__ = ["Deleted", "Privacy", "chat_documents", "parse_user"]
+__all__ = ["DELIVERY_KEEP", "Deleted", "Privacy", "chat_documents", "parse_user"]
 
 log = logging.getLogger(__name__)
+
+DELIVERY_KEEP = timedelta(days=7)  # sent outbox rows and applied event keys
 
 
 def chat_documents(documents_dir: Path, channel: str, chat_id: str) -> Path:
@@ -175,11 +178,13 @@ class Privacy:
             for name, count in one.rows.items():
                 done.rows[name] = done.rows.get(name, 0) + count
             done.files += one.files
+        # Delivery records serve a few days (Telegram redelivers an update for at most a day).
+        delivered = (now or datetime.now(UTC)) - min(older_than, DELIVERY_KEEP)
         with self.store.session(write=True) as s:
             conn = s.connection()
-            sent = col(OutboxRecord.sent_at) < cutoff
+            sent = col(OutboxRecord.sent_at) < delivered
             done.rows["outbox"] = done.rows.get("outbox", 0) + conn.execute(delete(OutboxRecord).where(sent)).rowcount
-            keys = delete(EventKey).where(col(EventKey.created_at) < cutoff)
+            keys = delete(EventKey).where(col(EventKey.created_at) < delivered)
             done.rows["event_key"] = done.rows.get("event_key", 0) + conn.execute(keys).rowcount
             payloads = delete(ButtonPayload).where(col(ButtonPayload.created_at) < cutoff)
             done.rows["button_payload"] = conn.execute(payloads).rowcount

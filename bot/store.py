@@ -23,7 +23,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, UniqueConstraint, bindparam, event, func, insert, or_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Index,
+    UniqueConstraint,
+    bindparam,
+    event,
+    func,
+    insert,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
@@ -114,6 +126,15 @@ class OutboxRecord(SQLModel, table=True):
     """
 
     __tablename__ = "outbox"
+    # Sent rows stay (for the retention period); the hot queries (a chat's unsent rows, chats
+    # with unsent rows, the outbox size) look only at the unsent ones: a partial index.
+    __table_args__ = (
+        Index(
+            "ix_outbox_unsent", "channel", "chat_id", "id",
+            sqlite_where=text("sent_at IS NULL AND failed IS NULL"),
+            postgresql_where=text("sent_at IS NULL AND failed IS NULL"),
+        ),
+    )  # fmt: skip
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
