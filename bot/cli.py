@@ -449,6 +449,17 @@ def form_render(
         typer.echo(str(item.path))
 
 
+def _day(since: str) -> datetime:
+    """``--since YYYY-MM-DD``: the start of that day in China time; exit 2 if malformed."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        return datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    except ValueError as exc:
+        typer.echo(f"--since {since!r}: expected a date as YYYY-MM-DD, e.g. 2026-11-01", err=True)
+        raise typer.Exit(2) from exc
+
+
 @handoff_app.command("export")
 def handoff_export(
     since: Annotated[str, typer.Option("--since", help="First day to include, YYYY-MM-DD (Asia/Shanghai).")],
@@ -456,17 +467,12 @@ def handoff_export(
 ) -> None:
     """Handoffs opened since a day, as CSV (personal data masked): waiting and handling time,
     reason, resolution."""
-    from zoneinfo import ZoneInfo
 
     from bot.reports import handoff_csv
     from bot.store import Store
     from forms.render import atomic_write
 
-    try:
-        day = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
-    except ValueError as exc:
-        typer.echo(f"--since {since!r}: expected a date as YYYY-MM-DD, e.g. 2026-11-01", err=True)
-        raise typer.Exit(2) from exc
+    day = _day(since)
     settings = Settings()
     text = handoff_csv(Store(settings.resolved_database_url()).handoffs_since(day))
     if out is None:
@@ -619,20 +625,13 @@ def stats(
 ) -> None:
     """Questions answered, questions the manuals did not answer (with their text), how far
     companies got in each walkthrough step, handoffs."""
-    from zoneinfo import ZoneInfo
 
     from bot.stats import as_json as stats_json
     from bot.stats import collect
     from bot.store import Store
     from knowledge.loader import load_default
 
-    day = None
-    if since is not None:
-        try:
-            day = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
-        except ValueError as exc:
-            typer.echo(f"--since {since!r}: expected a date as YYYY-MM-DD, e.g. 2026-11-01", err=True)
-            raise typer.Exit(2) from exc
+    day = _day(since) if since is not None else None
     store = Store(Settings().resolved_database_url())
     try:
         figures = collect(store, load_default(), day)
