@@ -193,12 +193,12 @@ class Monitor:
                 self._watch(context)
                 failures = 0
             except PcscError as exc:
-                log.warning("smart-card service lost: %s", exc)
+                log.warning("智能卡服务中断：%s", exc)  # the agent's log is read by the user at the PC
                 self._service_down(str(exc))
                 self._stop.wait(self.backoff[min(failures, len(self.backoff) - 1)])
                 failures += 1
             except Exception as exc:  # a bug must not end the agent's monitoring
-                log.exception("card monitor failed; starting again")
+                log.exception("读卡监测出错，重新开始")
                 self._service_down(f"{type(exc).__name__}: {exc}")
                 self._stop.wait(self.backoff[-1])
             finally:
