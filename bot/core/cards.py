@@ -24,6 +24,10 @@ from knowledge.procedure import matches
 
 __all__ = ["Cards", "StepCard"]
 
+# Message keys (cd.*) of the change kinds, where they differ; kinds told differently at a card step.
+_KEYS = {"card_inserted": "inserted", "card_removed": "removed"}
+_AT_STEP = frozenset({"card_inserted", "card_removed", "reader_removed"})
+
 
 @dataclass(frozen=True)
 class StepCard:
@@ -130,26 +134,14 @@ class Cards:
         return [Reply("\n".join(lines), buttons)]
 
     def _change(self, state: ConversationState, change: CardChange, step: StepCard | None) -> tuple[str, bool]:
-        """A change as a line, and whether it offers to go on with the step."""
+        """A change as a line, and whether it offers to go on with the step. At a card step
+        the card's and reader's comings and goings have their own texts (``<key>_step``)."""
+        key = _KEYS.get(change.kind, change.kind)
+        if step is not None and change.kind in _AT_STEP:
+            line = self._m(state, f"{key}_step", reader=change.reader, step=step.title, card=step.card)
+            return line, change.kind == "card_inserted"
         name = state.card.agent if state.card else ""
-        reader = change.reader
-        if change.kind == "card_inserted":
-            if step is not None:
-                return self._m(state, "inserted_step", reader=reader, step=step.title, card=step.card), True
-            return self._m(state, "inserted", reader=reader), False
-        if change.kind == "card_removed":
-            if step is not None:
-                return self._m(state, "removed_step", reader=reader, step=step.title, card=step.card), False
-            return self._m(state, "removed", reader=reader), False
-        if change.kind == "reader_added":
-            return self._m(state, "reader_added", reader=reader), False
-        if change.kind == "reader_removed":
-            if step is not None:
-                return self._m(state, "reader_removed_step", reader=reader, step=step.title, card=step.card), False
-            return self._m(state, "reader_removed", reader=reader), False
-        if change.kind == "service_down":
-            return self._m(state, "service_down", name=name), False
-        return self._m(state, "service_up", name=name), False
+        return self._m(state, key, reader=change.reader, name=name), False
 
     # ------------------------------------------------------------------ questions
     def _status_lines(self, state: ConversationState, card: CardStatus) -> list[str]:
