@@ -65,10 +65,12 @@ export-check: $(STAMP)
 system-deps:
 	@sh scripts/install-system-deps
 
-# Tests on SQLite and on a real PostgreSQL server: `.ci/run` starts one and sets
-# PORTPAL_TEST_POSTGRES_URL; without it the tests start a throwaway one themselves.
+# The whole suite twice: on SQLite, then on a real PostgreSQL server (PORTPAL_TEST_DB).
+# `.ci/run` starts the server and sets PORTPAL_TEST_POSTGRES_URL; without it the tests
+# start a throwaway one themselves.
 unit: $(STAMP) $(AGENT_STAMP) model system-deps
-	$(BIN)/pytest -q
+	PORTPAL_TEST_DB=sqlite $(BIN)/pytest -q
+	PORTPAL_TEST_DB=postgresql $(BIN)/pytest -q
 
 # The shared development question set, scored by the shared scorer through `portpal ask --json`:
 # with Rasa (the bot starts its own server; fails if Rasa is unavailable), then lexical only.

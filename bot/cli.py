@@ -482,12 +482,23 @@ def handoff_export(
     typer.echo(f"{text.count(chr(10)) - 1} handoffs written to {out}", err=True)
 
 
-def _db_engine() -> Engine:
+def _db_engine(create: bool) -> Engine:
+    """An engine of DATABASE_URL; ``create``: make a missing SQLite file (owner-only), else
+    report it missing rather than let SQLite create an empty one."""
     from sqlalchemy import create_engine
 
-    from bot.store import engine_url
+    from bot.store import engine_url, make_private_file, sqlite_file
 
-    return create_engine(engine_url(Settings().resolved_database_url()))
+    url = engine_url(Settings().resolved_database_url())
+    if (path := sqlite_file(url)) is not None:
+        if create:
+            make_private_file(path)
+        elif not path.is_file():
+            from bot.migrate import head
+
+            typer.echo(f"revision none; no database at {path} yet; this version's head: {head()}")
+            raise typer.Exit(1)
+    return create_engine(url)
 
 
 @db_app.command("upgrade")
@@ -498,7 +509,7 @@ def db_upgrade() -> None:
 
     from bot.migrate import current, head, upgrade
 
-    engine = _db_engine()
+    engine = _db_engine(create=True)
     try:
         before = current(engine)
         upgrade(engine)
@@ -513,11 +524,16 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the revision DATABASE_URL is at; exit 1 when it is behind this version."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from bot.migrate import current, head
 
-    engine = _db_engine()
+    engine = _db_engine(create=False)
     try:
         at, newest = current(engine), head()
+    except SQLAlchemyError as exc:
+        typer.echo(f"cannot read the database: {exc}", err=True)
+        raise typer.Exit(1) from exc
     finally:
         engine.dispose()
     typer.echo(f"revision {at or 'none'}; this version's head: {newest}")

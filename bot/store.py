@@ -98,7 +98,11 @@ class ReminderRecord(SQLModel, table=True):
     """A reminder one conversation wants; mirrors ``ConversationState.reminders``."""
 
     __tablename__ = "reminder"
-    __table_args__ = (UniqueConstraint("conversation_id", "key", name="uq_reminder_key"),)
+    # (channel, due_at): a process's scheduler asks for its own channels' due reminders.
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "key", name="uq_reminder_key"),
+        Index("ix_reminder_channel_due", "channel", "due_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
@@ -157,7 +161,11 @@ class HandoffRecord(SQLModel, table=True):
     """
 
     __tablename__ = "handoff"
-    __table_args__ = (UniqueConstraint("conversation_id", "number", name="uq_handoff_number"),)
+    # (channel, chat_id, number): the channel finds a handoff's staff-group topic by chat.
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "number", name="uq_handoff_number"),
+        Index("ix_handoff_chat", "channel", "chat_id", "number"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
@@ -185,6 +193,14 @@ class AgentRecord(SQLModel, table=True):
     false once it has been silent too long."""
 
     __tablename__ = "agent"
+    # Every bot process looks for silent agents every few seconds: only paired, online ones.
+    __table_args__ = (
+        Index(
+            "ix_agent_watch", "last_seen_at",
+            sqlite_where=text("online IS 1 AND revoked_at IS NULL"),
+            postgresql_where=text("online IS true AND revoked_at IS NULL"),
+        ),
+    )  # fmt: skip
 
     id: str = Field(primary_key=True, max_length=40)
     channel: str = Field(max_length=32)
@@ -328,6 +344,22 @@ def engine_url(url: str) -> str:
     return url
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///")
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def make_private_file(path: Path) -> None:
+    """Create the database file and its directory readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        path.touch(mode=0o600)
+    path.chmod(0o600)
+
+
 def _utc(at: datetime) -> datetime:
     """Aware UTC: SQLModel stores aware datetimes (timestamptz on PostgreSQL, UTC on SQLite)."""
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
@@ -339,13 +371,8 @@ class Store:
     def __init__(self, url: str) -> None:
         url = engine_url(url)
         self.url = url
-        if url.startswith("sqlite:///"):
-            path = Path(url.removeprefix("sqlite:///"))
-            if str(path) not in ("", ":memory:"):
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                if not path.exists():
-                    path.touch(mode=0o600)
-                path.chmod(0o600)
+        if (path := sqlite_file(url)) is not None:
+            make_private_file(path)
         # A pre-ping finds PostgreSQL connections the server closed; a SQLite file has none.
         self.engine: Engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
         self.inline = url.startswith("sqlite")
@@ -374,6 +401,12 @@ class Store:
     def close(self) -> None:
         """Close the pooled connections (at shutdown; a closed store reconnects if used)."""
         self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextlib.contextmanager
     def session(self, write: bool = False) -> Iterator[Session]:

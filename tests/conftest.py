@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from bot.store import Store
 from knowledge.index import Retriever, default_retriever
 from knowledge.loader import KnowledgeBase, load_default
 from nlu.lexical import LexicalInterpreter, default_lexical
+from tests.auxil import database
 from tests.auxil.pcsc import Pcscd, pcsc_missing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,8 +65,10 @@ def dialogue(retriever: Retriever) -> Dialogue:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'data' / 'portpal.sqlite3'}")
+def store(db_url: str) -> Iterator[Store]:
+    opened = Store(db_url)
+    yield opened
+    opened.close()
 
 
 # ---------------------------------------------------------------------- PostgreSQL (real server)
@@ -94,22 +96,23 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def fresh_postgres_database(server_url: str) -> str:
-    """A new empty database on the test server; its URL."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return server_url.rsplit("/", 1)[0] + "/" + name
+@pytest.fixture(scope="session", autouse=True)
+def test_database_server(request: pytest.FixtureRequest) -> None:
+    """With PORTPAL_TEST_DB=postgresql every test's database is on the real server."""
+    if database.KIND == "postgresql":
+        database.server_url = request.getfixturevalue("postgres_server")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database URL, once for SQLite and once for PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'portpal.sqlite3'}"
-    return fresh_postgres_database(request.getfixturevalue("postgres_server"))
+@pytest.fixture(autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    database.drop_all()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """A fresh database of this run's kind (PORTPAL_TEST_DB: SQLite, or real PostgreSQL)."""
+    return database.url_for(tmp_path / "data")
 
 
 # ---------------------------------------------------------------------- Rasa (real server)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.auxil import database
 from tests.auxil.conversations import Conversation, CoreRunner, load_conversations
 
 CONVERSATIONS = load_conversations()
@@ -33,13 +34,13 @@ async def test_conversation_rasa(conv: Conversation, tmp_path, rasa_url, retriev
 
     interpreter = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0)
     try:
-        await CoreRunner(f"sqlite:///{tmp_path / 'rasa.sqlite3'}", interpreter, retriever).run(conv)
+        await CoreRunner(database.url_for(tmp_path), interpreter, retriever).run(conv)
     finally:
         await interpreter.aclose()
 
 
 async def test_every_branch_and_milestone_is_covered(kb, tmp_path, lexical, retriever):
-    runner = CoreRunner(f"sqlite:///{tmp_path / 'coverage.sqlite3'}", lexical, retriever)
+    runner = CoreRunner(database.url_for(tmp_path), lexical, retriever)
     for conv in CONVERSATIONS:
         await runner.run(conv)
     wanted = {(r, c.id, o.value) for r, p in kb.procedures.items() for c in p.choices for o in c.options}

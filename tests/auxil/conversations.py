@@ -13,7 +13,6 @@ the same turns to ``portpal chat`` under libfaketime. Both check the same expect
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from bot.reminders import ReminderScheduler
 from bot.store import Store
 from knowledge.index import Retriever
 from nlu.interpreter import Interpreter
+from tests.auxil import database
 
 CONVERSATIONS_DIR = Path(__file__).resolve().parent.parent / "data" / "conversations"
 
@@ -179,9 +179,7 @@ def _segments(conv: Conversation) -> Iterator[tuple[Turn | None, list[Turn]]]:
 
 def run_cli(conv: Conversation, portpal: Path, data_dir: Path, env_extra: dict[str, str] | None = None) -> None:
     """Feed the conversation to ``portpal chat`` (one process per segment, under faketime)."""
-    env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "RASA_URL"}}
-    env.update({"PORTPAL_NLU": "lexical", "PORTPAL_DATA_DIR": str(data_dir), "TZ": "UTC"})
-    env.update(env_extra or {})
+    env = database.env_for(data_dir, PORTPAL_NLU="lexical", TZ="UTC", **(env_extra or {}))
     clock = conv.start
     for n, (head, body) in enumerate(_segments(conv), 1):
         if head is not None:

@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.runtime import TelegramBot
 from nlu.interpreter import Interpreter
 from nlu.lexical import default_lexical
+from tests.auxil import database
 from tests.auxil.botapi import BotApiDouble
 
 
@@ -46,6 +47,7 @@ async def running_bot(
         "telegram_bot_token": api.token,
         "telegram_api_base_url": api.base_url,
         "portpal_data_dir": data_dir,
+        "database_url": database.url_for(data_dir),
         "portpal_http_port": 0,
         "portpal_telegram_rate": 0,
         **settings,

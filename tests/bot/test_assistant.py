@@ -10,8 +10,8 @@ from bot.store import Store
 CHAT = ("telegram", "777")
 
 
-async def test_a_user_over_the_rate_is_told_once_and_recorded_but_not_answered(tmp_path, lexical):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+async def test_a_user_over_the_rate_is_told_once_and_recorded_but_not_answered(db_url, lexical):
+    store = Store(db_url)
     assistant = Assistant(store, lexical, user_rate=5)
     try:
         replies = [(await assistant.handle(*CHAT, TextMessage(f"宝鸡哪里可以办卡 {i}"))).replies for i in range(8)]
@@ -30,8 +30,8 @@ async def test_a_user_over_the_rate_is_told_once_and_recorded_but_not_answered(t
         store.close()
 
 
-async def test_messages_for_staff_are_not_limited(tmp_path, lexical):
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+async def test_messages_for_staff_are_not_limited(db_url, lexical):
+    store = Store(db_url)
     desk = Desk(enabled=True, hours=ServiceHours.parse("always"))
     assistant = Assistant(store, lexical, user_rate=3, desk=desk, staff_route=("telegram", "-100"))
     try:
@@ -43,7 +43,7 @@ async def test_messages_for_staff_are_not_limited(tmp_path, lexical):
         store.close()
 
 
-async def test_json_logs_carry_each_events_context_masked(tmp_path, lexical, capsys):
+async def test_json_logs_carry_each_events_context_masked(db_url, lexical, capsys):
     import json
     import logging
 
@@ -52,7 +52,7 @@ async def test_json_logs_carry_each_events_context_masked(tmp_path, lexical, cap
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     setup_logging(logging.INFO, "json")
-    store = Store(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    store = Store(db_url)
     try:
         assistant = Assistant(store, lexical)
         await assistant.handle(*CHAT, TextMessage("宝鸡哪里可以办卡，我的手机 13800138000", update_id=41))

@@ -84,9 +84,8 @@ async def test_close_keeps_a_masked_transcript_and_topics_lead_back_to_the_user(
     assert [(r.number, r.status, r.topic) for r in second] == [(1, "closed", f"{STAFF[1]}:501"), (2, "waiting", None)]
 
 
-async def test_the_export_gives_waiting_and_handling_times_masked(tmp_path):
-    db = tmp_path / "portpal.sqlite3"
-    store = Store(f"sqlite:///{db}")
+async def test_the_export_gives_waiting_and_handling_times_masked(db_url, tmp_path):
+    store = Store(db_url)
     assistant = Assistant(store, outbox_channels={"telegram"}, desk=Desk(enabled=True), staff_route=STAFF)
     t0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
     await assistant.handle("telegram", USER, Command("human", at=t0))
@@ -98,7 +97,7 @@ async def test_the_export_gives_waiting_and_handling_times_masked(tmp_path):
     await assistant.handle("telegram", "5555", TextMessage("转人工", at=t0 + timedelta(hours=1)))  # still open
     store.close()
 
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}"}
+    env = {**os.environ, "DATABASE_URL": db_url}
     out = tmp_path / "handoffs.csv"
     run = [str(PORTPAL), "handoff", "export", "--since", "2026-11-24", "--out", str(out)]
     done_run = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from bot.migrate import current, head
-from bot.store import AgentRecord, Store, engine_url
+from bot.store import AgentRecord, Store, engine_url, sqlite_file
 
 PORTPAL = Path(sys.executable).with_name("portpal")
 
@@ -30,6 +30,8 @@ def test_a_new_database_is_at_the_head_with_the_models_schema(db_url):
 
 
 def test_a_database_from_before_migrations_is_adopted_with_its_data(db_url):
+    if (path := sqlite_file(db_url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(engine_url(db_url))
     with engine.begin() as conn:  # the agent table as the version before migrations made it
         conn.execute(text(
@@ -57,10 +59,12 @@ def test_a_database_from_before_migrations_is_adopted_with_its_data(db_url):
         store.close()
 
 
-def test_portpal_db_upgrade_and_current(tmp_path):
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "PATH": "/usr/bin:/bin"}
+def test_portpal_db_upgrade_and_current(db_url):
+    env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
     before = subprocess.run([str(PORTPAL), "db", "current"], capture_output=True, text=True, env=env, timeout=60)
     assert before.returncode == 1 and before.stdout.startswith("revision none;")
+    if (path := sqlite_file(db_url)) is not None:
+        assert "no database at" in before.stdout and not path.exists(), "asking does not create the file"
     done = subprocess.run([str(PORTPAL), "db", "upgrade"], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"database at revision {head()} (head {head()}; was unmigrated)"

@@ -14,7 +14,8 @@ def test_new_conversation_starts_empty_and_persists(store, tmp_path):
     assert loaded.state == ConversationState() and loaded.version == 0
     new = loaded.state.model_copy(update={"region": "zhuhai"})
     assert store.save(loaded, new, [("in", "你好"), ("out", "您好")]).version == 1
-    again = Store(store.url).load("console", "u1")  # a new process sees it
+    with Store(store.url) as other:  # a new process sees it
+        again = other.load("console", "u1")
     assert again.state.region == "zhuhai" and again.version == 1
     assert [m.text for m in store.transcript("console", "u1")] == ["你好", "您好"]
 
@@ -36,8 +37,9 @@ def test_chats_are_separate(store):
     assert store.load("telegram", "a").state.region is None
 
 
-def test_database_file_is_private(store, tmp_path):
+def test_database_file_is_private(tmp_path):
     db = tmp_path / "data" / "portpal.sqlite3"
+    Store(f"sqlite:///{db}").close()
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
 

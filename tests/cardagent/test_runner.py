@@ -74,8 +74,8 @@ def stop(runner: Runner, thread: threading.Thread) -> None:
 
 
 @pytest.fixture
-def bot(tmp_path, lexical):
-    store = Store(f"sqlite:///{tmp_path / 'bot.sqlite3'}")
+def bot(db_url, lexical):
+    store = Store(db_url)
     yield Bot(store, lexical)
     store.close()
 

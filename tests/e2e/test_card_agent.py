@@ -5,7 +5,6 @@ service restarted, each told in the chat, in order."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
+from tests.auxil import database
 from tests.auxil.pcsc import READER
 
 pytestmark = pytest.mark.e2e
@@ -77,12 +77,9 @@ class Process:
 
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "RASA_URL"}}
-    env.update(
-        PORTPAL_NLU="lexical", PORTPAL_DATA_DIR=str(tmp_path / "data"), PORTPAL_HTTP_PORT="0",
-        PORTPAL_AGENT_HOME=str(tmp_path / "agent"),
-    )  # fmt: skip
-    return env
+    return database.env_for(
+        tmp_path / "data", PORTPAL_NLU="lexical", PORTPAL_HTTP_PORT="0", PORTPAL_AGENT_HOME=str(tmp_path / "agent")
+    )
 
 
 def test_pair_in_chat_then_cards_and_a_service_restart_are_told_in_order(env, running_pcscd, tmp_path):
@@ -152,7 +149,7 @@ def test_pair_in_chat_then_cards_and_a_service_restart_are_told_in_order(env, ru
     assert card.apdus == []
     # The conversation's transcript holds the agent's events in the order they happened
     # (how they were batched into reports depends on timing; their order does not).
-    store = Store(f"sqlite:///{tmp_path / 'data' / 'portpal.sqlite3'}")
+    store = Store(database.url_for(tmp_path / "data"))
     try:
         events = [m.text for m in store.transcript("console", "new-user") if m.text.startswith("[card agent")]
     finally:

@@ -1,9 +1,8 @@
 """The conversation tests (tests/data/conversations) typed into ``portpal chat``.
 
 Each segment between restarts is one ``portpal chat`` process with piped stdin, its clock
-set by libfaketime, sharing one data directory (SQLite) -- or one PostgreSQL database for
-the restart-and-reminder conversations -- so progress and reminders must survive real
-process restarts.
+set by libfaketime, sharing one data directory and database (SQLite or PostgreSQL, as the
+run's PORTPAL_TEST_DB says), so progress and reminders must survive real process restarts.
 """
 
 from __future__ import annotations
@@ -15,15 +14,12 @@ from pathlib import Path
 import pytest
 
 from tests.auxil.conversations import load_conversations, run_cli
-from tests.conftest import fresh_postgres_database
 
 pytestmark = pytest.mark.e2e
 
 PORTPAL = Path(sys.executable).with_name("portpal")
 CONVERSATIONS = load_conversations()
 IDS = [f"{c.file.removesuffix('.yaml')}: {c.name}" for c in CONVERSATIONS]
-# Conversations with a restart run a second time on PostgreSQL.
-RESTARTING = [c for c in CONVERSATIONS if any(t.kind == "later" for t in c.turns)]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -34,8 +30,3 @@ def _faketime() -> None:
 @pytest.mark.parametrize("conv", CONVERSATIONS, ids=IDS)
 def test_conversation_in_portpal_chat(conv, tmp_path):
     run_cli(conv, PORTPAL, tmp_path)
-
-
-@pytest.mark.parametrize("conv", RESTARTING, ids=[f"{c.file.removesuffix('.yaml')}: {c.name}" for c in RESTARTING])
-def test_conversation_in_portpal_chat_on_postgresql(conv, tmp_path, postgres_server):
-    run_cli(conv, PORTPAL, tmp_path, {"DATABASE_URL": fresh_postgres_database(postgres_server)})

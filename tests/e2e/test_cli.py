@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.auxil import database
+
 pytestmark = pytest.mark.e2e
 
 PORTPAL = Path(sys.executable).with_name("portpal")
 
 
 def run(args, stdin="", data_dir: Path | None = None, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "RASA_URL"}}
+    if data_dir is not None:
+        env = database.env_for(data_dir)
+    else:
+        env = {k: v for k, v in os.environ.items() if k not in database.FOREIGN}
     # The lexical engine unless a test asks for Rasa (tests/e2e/test_nlu_cli.py does).
     env["PORTPAL_NLU"] = "lexical"
-    if data_dir is not None:
-        env["PORTPAL_DATA_DIR"] = str(data_dir)
     env.update(env_extra or {})
     return subprocess.run([str(PORTPAL), *args], input=stdin, capture_output=True, text=True, timeout=120, env=env)
 

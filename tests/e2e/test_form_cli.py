@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from docx import Document
 
+from bot.store import engine_url
+from tests.auxil import database
 from tests.e2e.test_cli import run
 
 pytestmark = pytest.mark.e2e
@@ -95,8 +97,10 @@ def test_a_form_filled_entirely_in_chat_with_a_correction(tmp_path):
     assert "珠海丝路跨境电子商务有限公司" in text and "110101199003074477" in text
     assert "13700137000" in text and "13900139000" not in text
     # The transcript in the database keeps no full ID or phone number.
-    db = sqlite3.connect(tmp_path / "portpal.sqlite3")
-    transcript = "\n".join(row[0] for row in db.execute("select text from message"))
+    engine = sa.create_engine(engine_url(database.url_for(tmp_path)))
+    with engine.connect() as conn:
+        transcript = "\n".join(row[0] for row in conn.execute(sa.text("SELECT text FROM message")))
+    engine.dispose()
     assert "联系人身份证号" in transcript
     assert "110101199003074477" not in transcript and "13700137000" not in transcript
     # The profile survives a restart: the next document does not ask again.

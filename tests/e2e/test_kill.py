@@ -1,4 +1,4 @@
-"""Crash safety: ``portpal run`` (webhook mode, SQLite) is killed with SIGKILL 20 times at
+"""Crash safety: ``portpal run`` (webhook mode, on the run's database) is killed with SIGKILL 20 times at
 random points while users walk through the procedure, fill in a form and talk to the help
 desk; each time it is restarted and Telegram's redelivery is played (an update not
 answered 200 is posted again). Afterwards every update was applied exactly once, every
@@ -31,6 +31,7 @@ from bot.core.state import ConversationState
 from bot.store import Store
 from forms.masking import mask_text
 from nlu.lexical import default_lexical
+from tests.auxil import database
 from tests.auxil.botapi import BotApiDouble
 from tests.e2e.test_telegram_run import bot_env
 
@@ -70,7 +71,7 @@ def comparable(state: ConversationState) -> Any:
 
 async def reference(tmp_path: Path) -> tuple[dict[int, Any], dict[int, list[str]]]:
     """The scripts without kills, in process: final states and the replies each user gets."""
-    store = Store(f"sqlite:///{tmp_path / 'reference.sqlite3'}")
+    store = Store(database.url_for(tmp_path / "reference"))
     desk = Desk(enabled=True, hours=ServiceHours.parse("always"))
     assistant = Assistant(
         store, default_lexical(), desk=desk, staff_route=("telegram", str(STAFF)), outbox_channels={"telegram"}
@@ -182,7 +183,7 @@ async def test_twenty_kills_lose_nothing_and_apply_nothing_twice(tmp_path):
         assert await bot.stop() == 0
         delivered = {chat: api.texts(chat) for chat in SCRIPTS}
 
-    store = Store(f"sqlite:///{tmp_path / 'data' / 'portpal.sqlite3'}")
+    store = Store(database.url_for(tmp_path / "data"))
     try:
         for chat, lines in SCRIPTS.items():
             inbound = [m.text for m in store.transcript("telegram", str(chat)) if m.direction == "in"]

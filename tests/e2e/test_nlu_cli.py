@@ -11,13 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.auxil import database
+
 pytestmark = [pytest.mark.e2e, pytest.mark.rasa]
 
 PORTPAL = Path(sys.executable).with_name("portpal")
 
 
 def run(args, stdin="", env_extra=None, timeout=600):
-    env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "RASA_URL"}}
+    env = {k: v for k, v in os.environ.items() if k not in database.FOREIGN}
     env.update(env_extra or {})
     return subprocess.run([str(PORTPAL), *args], input=stdin, capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -76,7 +78,7 @@ def _cmdline(pid: int) -> str:
 
 
 def test_ask_manages_its_own_rasa_server_and_stops_it(rasa_model, rasa_model_dir, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"TELEGRAM_BOT_TOKEN", "DATABASE_URL", "RASA_URL"}}
+    env = {k: v for k, v in os.environ.items() if k not in database.FOREIGN}
     env.update({"PORTPAL_DATA_DIR": str(tmp_path), "PORTPAL_RASA_MODEL_DIR": str(rasa_model_dir)})
     with subprocess.Popen(
         [str(PORTPAL), "ask", "--json"],

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -18,8 +17,8 @@ from sqlmodel import select
 
 from bot.api import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
 from bot.store import Conversation, Store
+from tests.auxil import database
 from tests.auxil.botapi import BotApiDouble
-from tests.conftest import fresh_postgres_database
 
 pytestmark = pytest.mark.e2e
 
@@ -34,11 +33,10 @@ def free_port() -> int:
 
 
 def bot_env(api: BotApiDouble, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "RASA_URL", "PORTPAL_PUBLIC_URL"}}
+    env = database.env_for(data_dir)
     env.update(
         TELEGRAM_BOT_TOKEN=api.token,
         TELEGRAM_API_BASE_URL=api.base_url,
-        PORTPAL_DATA_DIR=str(data_dir),
         PORTPAL_NLU="lexical",
         PORTPAL_HTTP_PORT=str(free_port()),
         PORTPAL_TELEGRAM_RATE="0",
@@ -111,7 +109,7 @@ async def test_polling_as_a_new_user_tries_it(tmp_path):
 
 
 async def test_two_webhook_replicas_share_postgresql_without_losing_or_doubling(tmp_path, postgres_server):
-    db = fresh_postgres_database(postgres_server)
+    db = database.fresh_postgres_database(postgres_server)
     async with BotApiDouble() as api:
         env_a = bot_env(api, tmp_path / "a", DATABASE_URL=db, PORTPAL_PUBLIC_URL="https://bot.example.test")
         env_b = bot_env(api, tmp_path / "b", DATABASE_URL=db, PORTPAL_PUBLIC_URL="https://bot.example.test")

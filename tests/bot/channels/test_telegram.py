@@ -22,6 +22,7 @@ from bot.core.replies import Button, Reply
 from bot.runtime import StartupError
 from bot.store import Conversation, OutboxRecord, Store
 from nlu.lexical import default_lexical
+from tests.auxil import database
 from tests.auxil.botapi import BotApiDouble, Fault
 from tests.auxil.chat import zhuhai_ticket_submitted
 from tests.auxil.telegram import TgUser, handled, running_bot, wait_handled
@@ -267,7 +268,7 @@ async def test_due_reminders_reach_telegram_and_a_failed_send_is_retried(tmp_pat
     """Reminders that fell due while the bot was down are sent at start-up through the outbox;
     a Bot API failure does not lose them."""
     t0 = datetime.now(UTC) - timedelta(days=20)
-    store = Store(f"sqlite:///{tmp_path / 'portpal.sqlite3'}")
+    store = Store(database.url_for(tmp_path))
     assistant = Assistant(store, default_lexical(), outbox_channels={"telegram"})
     for event in zhuhai_ticket_submitted(t0):
         await assistant.handle("telegram", str(CHAT), event)
