@@ -34,6 +34,7 @@ from bot.core.events import (
     StaffMessage,
     TextMessage,
     Timer,
+    without_nul,
 )
 from bot.core.handoff import Desk
 from bot.core.messages import default_messages
@@ -185,8 +186,9 @@ class Assistant:
         await self.store.call(self.privacy.delete, channel, chat_id)
         fresh = await self.store.call(self.store.load, channel, chat_id)
         state = ConversationState(lang=outcome.state.lang)
-        messages = [("out", r.text) for r in outcome.replies]
-        outbox = self._outbox(channel, chat_id, state, outcome.replies)
+        messages = [("out", r.text) for r in outcome.replies if r.to == "user"]
+        # A handoff it ended is told to staff: routed with the state that still knows it.
+        outbox = self._outbox(channel, chat_id, outcome.state, outcome.replies)
         return await self.store.call(self.store.save, fresh, state, messages, keys=keys, outbox=outbox, lease=_LEASE)
 
     def _over_rate(self, channel: str, chat_id: str, event: Event, state: ConversationState) -> list[Reply] | None:
@@ -242,7 +244,7 @@ class Assistant:
         was applied before and gives an outcome without replies, ``notes["duplicate"]``.
         """
         started = time.perf_counter()
-        outcome = await self._handle(channel, chat_id, event, keys)
+        outcome = await self._handle(channel, chat_id, without_nul(event), keys)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "event handled",

@@ -58,28 +58,33 @@ class RateLimitedError(Exception):
         self.retry_after = retry_after
 
 
+# Names and texts an agent sends are shown in the chat and stored (PostgreSQL refuses NUL):
+# no control characters.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
 class PairRequest(BaseModel):
     code: str = Field(max_length=40)
     public_key: str = Field(min_length=40, max_length=100)
-    name: str = Field(default="", max_length=100)
+    name: str = Field(default="", max_length=100, pattern=_PRINTABLE)
 
 
 class _Reader(BaseModel):
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=200, pattern=_PRINTABLE)
     card: bool = False
-    atr: str = Field(default="", max_length=200)
+    atr: str = Field(default="", max_length=200, pattern=_PRINTABLE)
 
 
 class _Status(BaseModel):
     service: bool
-    error: str = Field(default="", max_length=500)
+    error: str = Field(default="", max_length=500, pattern=_PRINTABLE)
     readers: list[_Reader] = Field(default_factory=list, max_length=32)
 
 
 class _Change(BaseModel):
     kind: Literal["service_up", "service_down", "reader_added", "reader_removed", "card_inserted", "card_removed"]
-    reader: str = Field(default="", max_length=200)
-    atr: str = Field(default="", max_length=200)
+    reader: str = Field(default="", max_length=200, pattern=_PRINTABLE)
+    atr: str = Field(default="", max_length=200, pattern=_PRINTABLE)
     at: float
 
 

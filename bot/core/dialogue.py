@@ -57,6 +57,13 @@ class Outcome:
     notes: dict[str, object] = field(default_factory=dict)
 
 
+def _about_privacy(event: Event) -> bool:
+    """/deletedata and its confirmation buttons."""
+    if isinstance(event, Command):
+        return event.name == "deletedata"
+    return isinstance(event, ButtonPress) and event.payload in (_PRIVACY_DELETE, _PRIVACY_KEEP)
+
+
 class Dialogue:
     """Decides what to say. One instance serves every conversation."""
 
@@ -106,8 +113,9 @@ class Dialogue:
             outcome = Outcome(state, self.cards.report(state, event))
         elif isinstance(event, PairingCode):
             outcome = Outcome(state, self.cards.pairing_code(state, event))
-        elif self.handoff.active(state):
-            # Staff have the conversation: the user's messages are theirs, not the bot's.
+        elif self.handoff.active(state) and not _about_privacy(event):
+            # Staff have the conversation: the user's messages are theirs, not the bot's
+            # (except asking to delete their data, which the bot does at any time).
             outcome = Outcome(state, self.handoff.user_event(state, event))
         elif isinstance(event, Command):
             outcome = self._command(state, event)
@@ -240,9 +248,10 @@ class Dialogue:
             return self._set_region(state, region)
         if payload == _PRIVACY_DELETE:
             # The assistant deletes everything kept about the chat, then sends this.
-            return Outcome(
-                state, [self._say(state, self.msg.get("privacy.deleted", state.lang))], notes={"delete_data": True}
-            )
+            replies = [self._say(state, self.msg.get("privacy.deleted", state.lang))]
+            if self.handoff.active(state):
+                replies += self.handoff.end_for_deletion(state, press.at)
+            return Outcome(state, replies, notes={"delete_data": True})
         if payload == _PRIVACY_KEEP:
             return Outcome(state, [self._say(state, self.msg.get("privacy.kept", state.lang))])
         if payload == "human":

@@ -7,9 +7,9 @@ into events by ``bot.cardlink`` after their signature and sequence were checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 __all__ = [
     "AgentReport",
@@ -23,6 +23,7 @@ __all__ = [
     "StaffMessage",
     "TextMessage",
     "Timer",
+    "without_nul",
 ]
 
 
@@ -159,3 +160,26 @@ class AgentReport:
 
 
 Event = TextMessage | ButtonPress | Command | FileMessage | Timer | StaffMessage | PairingCode | AgentReport
+
+_E = TypeVar("_E")
+
+
+def without_nul(event: _E) -> _E:
+    """``event`` with NUL characters removed from its texts (nested ones too).
+
+    A NUL means nothing in a message, and PostgreSQL cannot store one in a text column:
+    it would fail the event's commit (found by tests/bot/test_hostile_store.py).
+    """
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("\x00", "") if "\x00" in value else value
+        if isinstance(value, tuple):
+            return tuple(clean(v) for v in value)
+        if is_dataclass(value) and not isinstance(value, type):
+            changes = {f.name: clean(getattr(value, f.name)) for f in fields(value)}
+            return replace(value, **changes)
+        return value
+
+    cleaned: _E = clean(event)
+    return cleaned

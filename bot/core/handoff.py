@@ -272,6 +272,14 @@ class Handoffs:
             replies.append(resume)
         return replies
 
+    def end_for_deletion(self, state: ConversationState, at: datetime) -> list[Reply]:
+        """The user deleted their data during a handoff: it ends; staff are told why."""
+        handoff = state.handoff
+        assert handoff is not None
+        handoff.status, handoff.closed_at, handoff.resolution = "closed", at, "用户删除数据"
+        state.last_handoff, state.handoff = handoff, None
+        return [self._staff(self._s("user_deleted"))]
+
     # ------------------------------------------------------------------ timers
     def sync_timers(self, state: ConversationState) -> None:
         """Add the handoff's pending timers to ``state.reminders`` (after the walkthrough's)."""

@@ -69,3 +69,17 @@ async def test_json_logs_carry_each_events_context_masked(db_url, lexical, capsy
     assert entry["event"] == "TextMessage" and entry["engine"] == "lexical" and entry["latency_ms"] > 0
     assert isinstance(entry["conversation_id"], int) and entry["level"] == "INFO" and entry["ts"].endswith("+00:00")
     assert "13800138000" not in err and lines, "the mobile in the text never reaches the log"
+
+
+async def test_nul_characters_are_dropped_before_anything_is_stored(db_url, lexical):
+    """PostgreSQL cannot store NUL in text: a message with one must still be answered and kept."""
+    store = Store(db_url)
+    try:
+        assistant = Assistant(store, lexical)
+        outcome = await assistant.handle(*CHAT, TextMessage("宝鸡\x00哪里可以办卡"))
+        assert "红旗路36号" in outcome.replies[0].text
+        await assistant.handle(*CHAT, Command("walkthrough", "\x00"))
+        inbound = [m.text for m in store.transcript(*CHAT) if m.direction == "in"]
+        assert inbound[0] == "宝鸡哪里可以办卡" and "\x00" not in "".join(inbound)
+    finally:
+        store.close()

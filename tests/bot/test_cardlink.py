@@ -197,6 +197,14 @@ async def test_malformed_requests_say_what_is_wrong(bot):
     with pytest.raises(RefusedError) as malformed:
         await bot.send(agent_id, key, 1, {"status": {"service": "maybe"}})
     assert malformed.value.status == 400 and "status.service" in malformed.value.detail
+    # Names are shown in the chat and stored: no control characters (PostgreSQL refuses NUL).
+    nul_reader = {"service": True, "readers": [{"name": "R\x0000", "card": True}]}
+    with pytest.raises(RefusedError) as control:
+        await bot.send(agent_id, key, 2, {"status": nul_reader})
+    assert control.value.status == 400 and "status.readers.0.name" in control.value.detail
+    async with httpx.AsyncClient(base_url=bot.url) as http:
+        named = await http.post(PATH_PAIR, json={"code": "ABCD-EFGH", "public_key": "k" * 44, "name": "PC\x00"})
+        assert named.status_code == 400 and named.json()["detail"].startswith("name:")
 
 
 async def test_plain_http_is_refused_from_another_machine(bot):

@@ -118,6 +118,22 @@ async def test_deletedata_in_the_chat_asks_then_deletes_everything_but_its_own_r
     assert "红旗路36号" in fresh.replies[0].text
 
 
+async def test_deletedata_during_a_handoff_ends_it_and_tells_staff(assistant):
+    await assistant.handle(*USER, Command("human"))
+    await assistant.handle(*USER, TextMessage(f"我的身份证 {RIC}"))
+    ask = await assistant.handle(*USER, Command("deletedata"))
+    assert [b.label for b in ask.replies[0].buttons] == ["确认删除", "取消"], "the bot answers, not staff"
+    done = await assistant.handle(*USER, ButtonPress("privacy:delete"))
+    assert [r.to for r in done.replies] == ["user", "staff"]
+    assert done.replies[0].text.startswith("已删除您的全部数据")
+    staff = [json.loads(p.payload)["text"] for p in assistant.store.pending("telegram", "-100")]
+    assert staff[-1] == "🗑️ 用户删除了自己的全部数据，本次人工服务随之结束。"
+    assert counts(assistant.store, USER)["handoff"] == 0
+    assert [m.text for m in assistant.store.transcript(*USER)] == [done.replies[0].text]
+    after = await assistant.handle(*USER, TextMessage("宝鸡哪里可以办卡"))
+    assert "红旗路36号" in after.replies[0].text, "the bot has the conversation again"
+
+
 async def test_export_has_everything_and_the_cli_exports_and_deletes(assistant, db_url, tmp_path):
     await lived(assistant, USER)
     data = Privacy(assistant.store, assistant.documents_dir).export(*USER)
