@@ -64,4 +64,9 @@ def setup_logging(level: int | str = logging.WARNING, fmt: str = "text") -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # uvicorn's own configuration gives its loggers handlers of their own, which would write
+    # unmasked lines: ours pass ``log_config=None``, and whatever ran before is undone here.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     logging.getLogger("bot.runtime").setLevel(min(level, logging.INFO))

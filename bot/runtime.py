@@ -181,7 +181,7 @@ class TelegramBot:
         app = create_app(
             metrics=self.metrics, health=self.health, telegram=self.channel, secret=self.secret, cardlink=self.cardlink
         )
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, log_config=None)
         self._server = uvicorn.Server(config)
         tasks = [
             asyncio.create_task(self._server.serve(sockets=[sock]), name="http"),

@@ -66,7 +66,7 @@ async def agent_endpoint(link: CardLink, host: str, port: int) -> AsyncIterator[
         return True, {"mode": "console"}
 
     app = create_app(metrics=Metrics(), health=healthy, cardlink=link)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, log_config=None))
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="agent-endpoint")
     watching = asyncio.create_task(link.watch(), name="agent-silence")
     try:

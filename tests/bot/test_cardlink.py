@@ -243,3 +243,25 @@ async def test_an_agent_gone_silent_is_offline_once_and_told_only_at_a_card_step
     bot.clock.offset = timedelta()
     await bot.send(agent_id, key, 3, {"status": status(True), "changes": []})
     assert bot.told[-1][2] == "卡片助手（电脑 财务室电脑）又连上了。"
+
+
+async def test_the_http_servers_log_lines_are_masked_like_ours(db_url, lexical, capsys):
+    """uvicorn writes through our formatter, not handlers of its own (which would not mask)."""
+    import logging
+
+    from bot.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    setup_logging(logging.WARNING)
+    store = Store(db_url)
+    try:
+        async with agent_endpoint(CardLink(Assistant(store, lexical), Bot.deliver), "127.0.0.1", 0) as url:
+            assert url is not None
+            logging.getLogger("uvicorn.error").error("request from 13800138000 failed")
+    finally:
+        store.close()
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert "request from 138****8000 failed" in err and "13800138000" not in err
