@@ -236,6 +236,48 @@ async def test_webhook_checks_the_secret_and_applies_an_update_once(tmp_path):
         assert "portpal_reply_seconds_count 2.0" in metrics
 
 
+async def test_while_the_database_is_down_updates_get_503_and_apply_once_when_it_is_back(tmp_path, postgres_server):
+    """PostgreSQL refusing connections (a restart, a failover): the webhook answers 503 so
+    Telegram sends the update again, /healthz says so, nothing is sent; back up, the
+    redelivered update is applied and answered once."""
+    import psycopg
+
+    db = database.fresh_postgres_database(postgres_server)
+    name = db.rsplit("/", 1)[1]
+
+    def allow(yes: bool) -> None:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(yes).lower()}')
+            if not yes:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+    async with (
+        BotApiDouble() as api,
+        running_bot(api, tmp_path, portpal_public_url="https://bot.example.test", database_url=db) as bot,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{bot.port}") as http,
+    ):
+        headers = {SECRET_HEADER: webhook_secret(api.token)}
+        first = api.user_message(CHAT, "宝鸡哪里可以办卡")
+        second = api.user_message(CHAT, "珠海海关数据分中心电话")
+        api.take_updates()
+        assert (await http.post(WEBHOOK_PATH, json=first, headers=headers)).status_code == 200
+        allow(False)
+        try:
+            refused = await http.post(WEBHOOK_PATH, json=second, headers=headers)
+            assert refused.status_code == 503
+            health = await http.get("/healthz")
+            assert health.status_code == 503 and health.json()["database"].startswith("unreachable")
+            assert len(api.texts(CHAT)) == 1, "nothing is sent for an update that was not applied"
+        finally:
+            allow(True)
+        assert (await http.post(WEBHOOK_PATH, json=second, headers=headers)).status_code == 200
+        assert (await http.get("/healthz")).status_code == 200
+        texts = api.texts(CHAT)
+        assert len(texts) == 2 and "0756-8125566" in texts[1]
+        inbound = [m.text for m in bot.store.transcript("telegram", str(CHAT)) if m.direction == "in"]
+        assert inbound == ["宝鸡哪里可以办卡", "珠海海关数据分中心电话"]
+
+
 async def test_updates_of_one_chat_are_applied_in_order_while_chats_run_concurrently(tmp_path):
     async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
         api.fail("sendMessage", *[Fault("slow", delay=0.2)] * 3)
