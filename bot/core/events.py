@@ -175,10 +175,11 @@ def without_nul(event: _E) -> _E:
         if isinstance(value, str):
             return value.replace("\x00", "") if "\x00" in value else value
         if isinstance(value, tuple):
-            return tuple(clean(v) for v in value)
+            items = tuple(clean(v) for v in value)
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else items
         if is_dataclass(value) and not isinstance(value, type):
-            changes = {f.name: clean(getattr(value, f.name)) for f in fields(value)}
-            return replace(value, **changes)
+            changes = {f.name: new for f in fields(value) if (new := clean(old := getattr(value, f.name))) is not old}
+            return replace(value, **changes) if changes else value  # the same event when it had none
         return value
 
     cleaned: _E = clean(event)
