@@ -260,11 +260,16 @@ class Handoffs:
         )
 
     # ------------------------------------------------------------------ closing
-    def close(self, state: ConversationState, at: datetime, resolution: str, by_user: bool = False) -> list[Reply]:
+    @staticmethod
+    def _end(state: ConversationState, at: datetime, resolution: str) -> None:
+        """Mark the active handoff closed and keep it as the last one."""
         handoff = state.handoff
         assert handoff is not None
         handoff.status, handoff.closed_at, handoff.resolution = "closed", at, mask_text(resolution[:500])
         state.last_handoff, state.handoff = handoff, None
+
+    def close(self, state: ConversationState, at: datetime, resolution: str, by_user: bool = False) -> list[Reply]:
+        self._end(state, at, resolution)
         staff = self._staff(self._s("user_cancelled") if by_user else self._s("closed", resolution=resolution))
         replies = [staff, Reply(self._m(state, "cancelled" if by_user else "closed"))]
         resume = self._resume(state)
@@ -274,10 +279,7 @@ class Handoffs:
 
     def end_for_deletion(self, state: ConversationState, at: datetime) -> list[Reply]:
         """The user deleted their data during a handoff: it ends; staff are told why."""
-        handoff = state.handoff
-        assert handoff is not None
-        handoff.status, handoff.closed_at, handoff.resolution = "closed", at, "用户删除数据"
-        state.last_handoff, state.handoff = handoff, None
+        self._end(state, at, "用户删除数据")
         return [self._staff(self._s("user_deleted"))]
 
     # ------------------------------------------------------------------ timers
