@@ -17,12 +17,13 @@ from datetime import date
 
 from stdnum.cn import ric as _ric
 from stdnum.cn import uscc as _uscc
-from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.exceptions import ValidationError
 
 __all__ = [
     "VALIDATORS",
     "Check",
     "clean_text",
+    "is_ric",
     "org_code_check_char",
     "uscc_org_code",
     "validate",
@@ -41,6 +42,8 @@ _URL = re.compile(r"^(?:https?://)?(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}(?::\d+)?(?:
 _PERSON = re.compile(r"^[\u3400-\u9fffA-Za-z·•.'\- ]+$")
 _SEPARATORS = re.compile(r"[\s\-－—()（）]+")
 _TEXT_MAX = 200
+# Nobody born before this holds a valid resident ID today.
+_RIC_EARLIEST_YEAR = 1900
 _NAME_MAX = 40
 
 
@@ -97,7 +100,7 @@ def check_uscc(raw: str) -> Check:
     number = _compact(raw)
     if len(number) != 18:
         return _fail("uscc_length", length=str(len(number)))
-    if _ric.is_valid(number):
+    if is_ric(number):
         return _fail("uscc_is_ric")
     if any(ch not in _USCC_ALPHABET for ch in number):
         bad = next(ch for ch in number if ch not in _USCC_ALPHABET)
@@ -113,19 +116,40 @@ def check_uscc(raw: str) -> Check:
     return Check(number)
 
 
+def _known_area(code: str) -> bool:
+    """Whether stdnum's table of county codes has ever listed ``code`` (in any year)."""
+    from stdnum import numdb
+
+    return any("county" in props for _part, props in numdb.get("cn/loc").info(code))
+
+
 def check_ric(raw: str) -> Check:
-    """居民身份证: 18 characters, birth date and ISO 7064 MOD 11-2 check character."""
+    """居民身份证: 18 characters, a real past birth date and the ISO 7064 MOD 11-2 character.
+
+    stdnum's ``cn.ric.validate`` also demands that the county code existed in the birth
+    year, but numbers are assigned (and re-assigned after a district is created) long after
+    birth: a 1975 number of a district created in 1980 is valid. So the area code is never
+    a reason to refuse; a code stdnum has never heard of is only a warning.
+    """
     number = _compact(raw)
     if len(number) != 18:
         return _fail("ric_length", length=str(len(number)))
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
         return _fail("ric_chars")
     try:
-        return Check(_ric.validate(number))
-    except InvalidChecksum:
-        return _fail("ric_checksum")
-    except ValidationError:  # InvalidComponent: no such birth date (or one in the future)
+        born = _ric.get_birth_date(number)
+    except ValidationError:
         return _fail("ric_birth")
+    if born > date.today() or born.year < _RIC_EARLIEST_YEAR:
+        return _fail("ric_birth_range", year=str(born.year))
+    if number[-1] != _ric.calc_check_digit(number):
+        return _fail("ric_checksum")
+    return Check(number, warning=None if _known_area(number[:6]) else "ric_area_unknown")
+
+
+def is_ric(raw: str) -> bool:
+    """Whether ``raw`` is a resident ID number by :func:`check_ric`'s rules."""
+    return check_ric(raw).ok
 
 
 def check_org_code(raw: str) -> Check:

@@ -51,6 +51,19 @@ def test_form_render_with_pdf(tmp_path):
     assert paths[1].read_bytes()[:5] == b"%PDF-"
 
 
+def test_form_render_accepts_ids_of_people_born_before_their_district_existed(tmp_path):
+    # 宝鸡渭滨区 (610302) in 1980 and 西安雁塔区 (610113) in 1975: valid numbers that
+    # stdnum's county-history check refused.
+    profile = json.loads(PROFILE.read_text(encoding="utf-8"))
+    profile.update(legal_rep_id="610302198003150012", agent_id="610113197506202025")
+    data = tmp_path / "older.json"
+    data.write_text(json.dumps(profile, ensure_ascii=False), encoding="utf-8")
+    proc = run(["form", "render", "sx_legal_rep_authorization", "--data", str(data), "--out", str(tmp_path / "o")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [path] = [Path(line) for line in proc.stdout.splitlines()]
+    assert "610302198003150012" in doc_text(path)
+
+
 def test_form_render_reports_field_errors_as_json(tmp_path):
     bad = json.loads(PROFILE.read_text(encoding="utf-8"))
     bad.update(uscc="91110000600037341X", legal_rep_id="110105194912310021", contact_mobile="1380013800")

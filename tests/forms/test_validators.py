@@ -65,11 +65,114 @@ def test_bad_credit_codes_say_what_is_wrong_and_show_a_valid_one(raw, key, says)
     assert "91110000600037341L" in text
 
 
+def mod11_2(body: str) -> str:
+    """ISO 7064 MOD 11-2 check character, written out from GB 11643 (not stdnum's)."""
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
+
+
+def resident_id(area: str, born: str, seq: str) -> str:
+    body = area + born + seq
+    return body + mod11_2(body)
+
+
+# (area code, birth date): provinces from Beijing to Xinjiang, Hong Kong-born residents
+# excluded; births from the 1940s to the 2000s. Several areas were created, or renumbered,
+# after these people were born (宝鸡渭滨区 610302, 西安雁塔区 610113, 浦东新区 310115,
+# 珠海香洲区 440402, 深圳南山区 440305, 重庆渝北区 500112, 海口龙华区 460106).
+PEOPLE = [
+    ("610302", "19800315"),
+    ("610113", "19750620"),
+    ("610113", "19480101"),
+    ("610302", "19521111"),
+    ("610102", "19631009"),
+    ("610402", "19991231"),
+    ("610802", "20050228"),
+    ("612401", "19710808"),
+    ("440402", "19560707"),
+    ("440402", "19840229"),
+    ("440403", "19920101"),
+    ("440404", "20011010"),
+    ("440305", "19470505"),
+    ("110105", "19491231"),
+    ("110108", "19690401"),
+    ("310115", "19580812"),
+    ("310104", "19770303"),
+    ("500112", "19660606"),
+    ("460106", "19730909"),
+    ("650102", "19441225"),
+    ("540102", "19851120"),
+    ("230102", "19610214"),
+    ("320102", "19880630"),
+    ("330106", "19950717"),
+    ("420106", "19540403"),
+    ("510107", "19821205"),
+    ("530102", "20030318"),
+    ("150102", "19590929"),
+    ("370102", "19400101"),
+    ("350203", "19970611"),
+    ("640104", "19781001"),
+    ("630102", "20080808"),
+    ("410105", "19430721"),
+    ("210102", "19860111"),
+    ("450103", "19900505"),
+]
+
+
+@pytest.mark.parametrize(("area", "born"), PEOPLE)
+@pytest.mark.parametrize("seq", ["001", "202", "999"])
+def test_valid_resident_ids_of_every_decade_and_province_are_accepted(area, born, seq):
+    number = resident_id(area, born, seq)
+    check = check_ric(number)
+    assert check.ok, (number, check.error)
+    assert check.value == number
+    assert check_ric(number.lower()).value == number  # a lower-case x
+    assert check_ric(f"{number[:6]} {number[6:14]} {number[14:]}").value == number
+
+
+def test_the_birth_decades_and_provinces_are_covered():
+    assert {born[:3] for _, born in PEOPLE} >= {"194", "195", "196", "197", "198", "199", "200"}
+    assert len({area[:2] for area, _ in PEOPLE}) >= 20 and len(PEOPLE) >= 30
+
+
+@pytest.mark.parametrize(("area", "born"), PEOPLE[:8])
+def test_a_wrong_check_character_is_refused_as_such(area, born):
+    number = resident_id(area, born, "123")
+    wrong = "X" if number[-1] == "0" else "0"
+    assert check_ric(number[:-1] + wrong).error == "ric_checksum"
+
+
+@pytest.mark.parametrize(
+    ("born", "key"),
+    [
+        ("19801332", "ric_birth"),
+        ("19750230", "ric_birth"),
+        ("19810229", "ric_birth"),
+        ("20990101", "ric_birth_range"),
+        ("18991231", "ric_birth_range"),
+    ],
+)
+def test_impossible_birth_dates_are_refused_with_their_own_message(born, key):
+    assert check_ric(resident_id("610113", born, "123")).error == key
+
+
+def test_an_unknown_area_code_is_only_a_warning():
+    number = resident_id("619999", "19800101", "123")
+    check = check_ric(number)
+    assert check.ok and check.value == number and check.warning == "ric_area_unknown"
+    assert "地区代码" in message("legal_rep_id", number)
+    assert check_ric(resident_id("610302", "19800315", "123")).warning is None
+
+
 def test_resident_ids():
     assert check_ric("11010519491231002X").value == "11010519491231002X"
     assert check_ric("11010519491231002x").value == "11010519491231002X"
     assert check_ric("110105194912310021").error == "ric_checksum"
     assert check_ric("110105194913310021").error == "ric_birth"
+    text = message("legal_rep_id", "110105197513310021")
+    assert "出生日期不存在" in text
+    text = message("legal_rep_id", "110105209901010021")
+    assert "出生日期（2099 年）不可能" in text
     assert check_ric("1101051949123100").error == "ric_length"
     assert check_ric("1101051949123100AB").error == "ric_chars"
     text = message("legal_rep_id", "110105194912310021")

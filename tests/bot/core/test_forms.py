@@ -197,3 +197,19 @@ def test_hostile_answers_are_refused_or_kept_as_text(dialogue, lexical):
     for junk in ("", "\x00\x1b[31m", "😀" * 50, "/" * 3000):
         out = dialogue.handle(walk.state, ButtonPress("fm:" + junk, at=T0))
         assert out.replies
+
+
+def test_ids_of_older_people_are_accepted_in_chat(dialogue, lexical):
+    # A 1980 number of 宝鸡渭滨区 and a 1975 one of 西安雁塔区: districts newer than the births.
+    walk = Walk(dialogue, lexical)
+    walk.say("帮我生成授权委托书")
+    fill(walk, "陕西丝路优选跨境电子商务有限公司", "91110000600037341L", "张三")
+    walk.press("建行宝鸡分行营业部")
+    walk.say("李四")
+    text = walk.say("610113197506202025")
+    assert "出生日期" not in text and "请输入经办人手机" in walk.replies[-1].text
+    assert walk.state.active_company.profile["agent_id"] == "610113197506202025"
+    walk.say("改一下经办人身份证号")
+    text = walk.say("610302198003150012")
+    assert "出生日期" not in text
+    assert walk.state.active_company.profile["agent_id"] == "610302198003150012"
