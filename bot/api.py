@@ -42,7 +42,17 @@ from cardagent.protocol import (
     PATH_UNPAIR,
 )
 
-__all__ = ["SECRET_HEADER", "WEBHOOK_PATH", "Health", "create_app", "webhook_secret"]
+__all__ = [
+    "MAX_AGENT_BODY",
+    "MAX_WEBHOOK_BODY",
+    "SECRET_HEADER",
+    "WEBHOOK_PATH",
+    "BodyTooLargeError",
+    "Health",
+    "create_app",
+    "read_body",
+    "webhook_secret",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +63,54 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 Health = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 MAX_AGENT_BODY = 64 * 1024
+# Telegram's largest update (a 4,096-character text with entities, a reply and a keyboard)
+# is a few tens of kilobytes.
+MAX_WEBHOOK_BODY = 1024 * 1024
 # How each refusal is answered: the agent acts on the code (409: move its sequence on;
 # 410: stop and ask for pairing again; 401 stale: the PC's clock is wrong).
 _PAIR_STATUS = {"malformed": 400, "unknown": 403, "expired": 403, "used": 403, "locked": 429}
 _REPORT_STATUS = {"unknown": 401, "signature": 401, "stale": 401, "revoked": 410, "replay": 409}
 
 
+class BodyTooLargeError(Exception):
+    """The body is longer than the endpoint takes (declared or as it arrives)."""
+
+
+class BadLengthError(Exception):
+    """The Content-Length header is not a number."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, read chunk by chunk and given up on as soon as it passes ``limit``.
+
+    Starlette's ``request.body()`` reads to the end before anyone can look at the size, and a
+    chunked body declares none: a client could make the process hold any number of bytes.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise BadLengthError(declared)
+        if int(declared) > limit:
+            raise BodyTooLargeError(declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# A body refused half-read must not be read on: the server closes the connection after the
+# answer instead of draining what the client still sends.
+_CLOSE = {"Connection": "close"}
+
+
 def _refuse(status: int, error: str, detail: str, **extra: Any) -> JSONResponse:
-    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else None
+    headers = {"Retry-After": str(extra["retry_after"])} if "retry_after" in extra else {}
+    if status == 413:
+        headers |= _CLOSE
     return JSONResponse({"ok": False, "error": error, "detail": detail, **extra}, status_code=status, headers=headers)
 
 
@@ -84,11 +134,13 @@ def agent_routes(cardlink: CardLink) -> list[Route]:
         if _plain_http_from_afar(request):
             log.warning("card agent request over plain HTTP from %s refused", _client(request))
             return _refuse(403, "https_required", "use https:// (plain http is accepted only from this machine)")
-        size = int(request.headers.get("content-length") or 0)
-        body = await request.body() if size <= MAX_AGENT_BODY else b""
-        if size > MAX_AGENT_BODY or len(body) > MAX_AGENT_BODY:
+        try:
+            return await read_body(request, MAX_AGENT_BODY)
+        except BodyTooLargeError:
+            log.warning("card agent request body over %d bytes from %s refused", MAX_AGENT_BODY, _client(request))
             return _refuse(413, "too_large", f"a request body is at most {MAX_AGENT_BODY} bytes")
-        return body
+        except BadLengthError:
+            return _refuse(400, "bad_request", "Content-Length must be a number of bytes")
 
     async def pair(request: Request) -> Response:
         body = await body_of(request)
@@ -176,7 +228,14 @@ def create_app(
             log.warning("webhook request with a wrong secret token refused", extra={"client": client})
             return JSONResponse({"ok": False, "error": "wrong secret token"}, status_code=403)
         try:
-            data = json.loads(await request.body())
+            raw = await read_body(request, MAX_WEBHOOK_BODY)
+        except BodyTooLargeError:
+            log.warning("webhook body over %d bytes refused", MAX_WEBHOOK_BODY)
+            return JSONResponse({"ok": False, "error": "body too large"}, status_code=413, headers=_CLOSE)
+        except BadLengthError:
+            return JSONResponse({"ok": False, "error": "bad Content-Length"}, status_code=400)
+        try:
+            data = json.loads(raw)
             if not isinstance(data, dict):
                 raise TypeError(f"a JSON object was expected, not {type(data).__name__}")
             update = Update.de_json(data, telegram.bot)

@@ -20,6 +20,7 @@ from bot.serving import agent_endpoint
 from bot.store import Store
 from cardagent.client import RefusedError, check_server, pair, post_signed
 from cardagent.protocol import PATH_EVENTS, PATH_PAIR, PATH_UNPAIR, normalize_code
+from tests.auxil.rawhttp import resident_kb, send_chunked
 
 CHAT = ("console", "alice")
 
@@ -205,6 +206,35 @@ async def test_malformed_requests_say_what_is_wrong(bot):
     async with httpx.AsyncClient(base_url=bot.url) as http:
         named = await http.post(PATH_PAIR, json={"code": "ABCD-EFGH", "public_key": "k" * 44, "name": "PC\x00"})
         assert named.status_code == 400 and named.json()["detail"].startswith("name:")
+
+
+@pytest.mark.parametrize("path", [PATH_PAIR, PATH_EVENTS])
+async def test_a_chunked_body_is_refused_while_it_is_read_not_after(bot, path):
+    before = resident_kb()
+    sent, answer = await asyncio.to_thread(send_chunked, bot.url, path, 200 * 1024 * 1024)
+    grown = (resident_kb() - before) / 1024
+    print(f"{path}: {sent / 1e6:.1f} MB sent of 209.7 MB before the server stopped reading; resident +{grown:.1f} MB")
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert sent < 32 * 1024 * 1024, "the server read on long after the limit"
+    assert grown < 32
+    async with httpx.AsyncClient(base_url=bot.url) as http:  # and it still answers
+        assert (await http.post(PATH_PAIR, content=b"x" * 70_000)).status_code == 413
+        assert (await http.post(PATH_PAIR, content=b"{}")).status_code == 400
+
+
+async def test_a_content_length_that_is_no_number_is_a_bad_request(bot):
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(bot.url)
+
+    def post() -> bytes:
+        with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+            sock.sendall(f"POST {PATH_PAIR} HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n{{}}".encode())
+            return sock.recv(500)
+
+    answer = await asyncio.to_thread(post)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
 
 
 async def test_plain_http_is_refused_from_another_machine(bot):

@@ -25,6 +25,7 @@ from nlu.lexical import default_lexical
 from tests.auxil import database
 from tests.auxil.botapi import BotApiDouble, Fault
 from tests.auxil.chat import zhuhai_ticket_submitted
+from tests.auxil.rawhttp import send_chunked
 from tests.auxil.telegram import TgUser, handled, running_bot, wait_handled
 
 CHAT = 4242
@@ -224,6 +225,12 @@ async def test_webhook_checks_the_secret_and_applies_an_update_once(tmp_path):
         assert again.status_code == 200 and len(api.texts(CHAT)) == 1
         junk = await http.post(WEBHOOK_PATH, content=b"{not json", headers={SECRET_HEADER: secret})
         assert junk.status_code == 400
+
+        # 200 MB without a Content-Length: refused once past 1 MB, the rest never read.
+        sent, answer = await asyncio.to_thread(
+            send_chunked, f"http://127.0.0.1:{bot.port}", WEBHOOK_PATH, 200 << 20, headers={SECRET_HEADER: secret}
+        )
+        assert answer.startswith(b"HTTP/1.1 413") and sent < 32 << 20
         health = await http.get("/healthz")
         assert health.status_code == 200
         assert health.json() == {
