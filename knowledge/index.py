@@ -24,6 +24,8 @@ from knowledge.render import search_texts
 from knowledge.schema import BranchEntry, Entry, TermEntry
 from knowledge.text import Tokenizer, load_lexicon, normalize
 
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+
 __all__ = ["SHORTLIST", "Hit", "Retriever", "default_retriever", "domain_words"]
 
 # How many entries an answer considers (``nlu.hybrid.rank``), and so how many of each region
@@ -112,6 +114,22 @@ class Retriever:
                 self._named_region[name] = self._named_region.get(name, self._none) | self._in_region[key]
         self._words_bm25 = _Postings(self._bm25_words)
         self._bigrams_bm25 = _Postings(self._bm25_bigrams)
+
+    def vocabulary_terms(self) -> set[str]:
+        """What a typo in a question may be corrected to: the words of every entry (as
+        indexed), the domain words, and the phrases of three to six characters that two or
+        more entries use (单一窗口, 海关注册登记: terms jieba cuts in two), none across a particle."""
+        seen: dict[str, set[int]] = {}
+        for i, entry in enumerate(self.kb.entries):
+            for text, _weight in search_texts(entry):
+                for run in _CJK_RUN.findall(normalize(text)):
+                    for n in range(3, 7):
+                        for j in range(len(run) - n + 1):
+                            seen.setdefault(run[j : j + n], set()).add(i)
+        # Not phrases across a particle ("代码是多"): those are no terms.
+        particles = {w for w in self.tok.lexicon.stopwords if len(w) == 1}
+        shared = {gram for gram, owners in seen.items() if len(owners) >= 2 and not particles & set(gram)}
+        return {w for w in self._vocabulary if len(w) >= 2} | set(domain_words(self.kb)) | shared
 
     # ------------------------------------------------------------------ regions
     def detect_region(self, text: str) -> str | None:

@@ -80,6 +80,11 @@ class Tokenizer:
         for target in lexicon.synonyms.values():
             if _CJK.search(target):
                 self._jieba.add_word(target, freq=20000)
+        self._jieba.initialize()
+
+    def is_word(self, text: str) -> bool:
+        """Whether jieba's dictionary (with the domain words) knows ``text`` as a word."""
+        return bool(self._jieba.FREQ.get(text))
 
     def canonical(self, text: str) -> str:
         """Normalised text with variant wording replaced by the knowledge base's words."""

@@ -59,7 +59,7 @@ def rank(
     has_rasa = nlu is not None and nlu.engine == "rasa"
     if strategy == "rasa" and has_rasa and nlu is not None:
         return _rasa_only(retriever, region, nlu)[:k]
-    if nlu is not None and nlu.hits and nlu.text == question and k <= SHORTLIST:
+    if nlu is not None and nlu.hits and nlu.query == question and k <= SHORTLIST:
         # The lexical engine ranked this very text already (its shortlist covers every region).
         lexical = [h for h in nlu.hits if not region or h.entry.region == region]
     else:

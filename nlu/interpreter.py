@@ -40,6 +40,14 @@ class Understanding:
     # The lexical engine's full ranking of ``text`` over all regions, kept so answering
     # the same text does not search again (filtering by region gives the same order).
     hits: tuple[Hit, ...] = field(default=(), compare=False, repr=False)
+    # ``text`` as the knowledge search reads it: spelling corrected, padding removed
+    # (``nlu.normalize``); empty means ``text`` itself.
+    normalized: str = ""
+
+    @property
+    def query(self) -> str:
+        """What to search the knowledge base for."""
+        return self.normalized or self.text
 
     @property
     def is_faq(self) -> bool:

@@ -19,6 +19,7 @@ from knowledge.index import Retriever, default_retriever
 from knowledge.text import is_english, normalize
 from nlu.gazetteer import Gazetteer, default_gazetteer
 from nlu.interpreter import FAQ_INTENT, Understanding
+from nlu.normalize import Normalizer, default_normalizer
 
 __all__ = ["INTENTS_FILE", "LexicalInterpreter", "default_lexical", "load_intent_requirements", "load_intents"]
 
@@ -65,9 +66,16 @@ class LexicalInterpreter:
 
     name = "lexical"
 
-    def __init__(self, retriever: Retriever, intents: dict[str, tuple[str, ...]], gazetteer: Gazetteer) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        intents: dict[str, tuple[str, ...]],
+        gazetteer: Gazetteer,
+        normalizer: Normalizer | None = None,
+    ) -> None:
         self.retriever = retriever
         self.gazetteer = gazetteer
+        self.normalizer = normalizer
         # Entity slots become one Greek letter each, in templates and in messages alike, so
         # "开始办理珠海的入网" matches the template "开始<region>的入网流程".
         self._slot = {name: chr(0x3B1 + i) for i, name in enumerate(gazetteer.names)}
@@ -112,17 +120,19 @@ class LexicalInterpreter:
 
     def parse_sync(self, text: str) -> Understanding:
         lang = "en" if is_english(text) else "zh"
-        entities = self.entities(text)
-        chat = self.chat_intent(text)
+        spelled = self.normalizer.spell(text) if self.normalizer else text
+        query = self.normalizer.strip_padding(spelled) if self.normalizer else text
+        entities = self.entities(spelled)
+        chat = self.chat_intent(spelled)
         if chat is not None:
-            return Understanding(text, chat[0], chat[1], self.name, lang, entities)
-        ranking = tuple(self.retriever.shortlist(text))
+            return Understanding(text, chat[0], chat[1], self.name, lang, entities, normalized=query)
+        ranking = tuple(self.retriever.shortlist(query))
         region = entities.get("region")
         top = next((h for h in ranking if not region or h.entry.region == region), None)
         if top is None:
-            return Understanding(text, FAQ_INTENT, 0.0, self.name, lang, entities, hits=ranking)
+            return Understanding(text, FAQ_INTENT, 0.0, self.name, lang, entities, hits=ranking, normalized=query)
         intent = f"{FAQ_INTENT}/{top.entry.id}"
-        return Understanding(text, intent, top.confidence, self.name, lang, entities, hits=ranking)
+        return Understanding(text, intent, top.confidence, self.name, lang, entities, hits=ranking, normalized=query)
 
     async def parse(self, text: str) -> Understanding:
         return self.parse_sync(text)
@@ -130,4 +140,4 @@ class LexicalInterpreter:
 
 @cache
 def default_lexical() -> LexicalInterpreter:
-    return LexicalInterpreter(default_retriever(), load_intents(), default_gazetteer())
+    return LexicalInterpreter(default_retriever(), load_intents(), default_gazetteer(), default_normalizer())

@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 
-from knowledge.text import is_english, normalize
+from knowledge.text import is_english
 from nlu.gazetteer import Gazetteer
 from nlu.interpreter import FAQ_INTENT, OUT_OF_SCOPE, Interpreter, Understanding
+from nlu.normalize import Normalizer, default_normalizer
 
 __all__ = ["DEFAULT_TIMEOUT", "RasaError", "RasaInterpreter", "ResilientInterpreter", "understanding_from_parse"]
 
@@ -42,7 +43,9 @@ def _ranking(items: Any, key: str) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
-def understanding_from_parse(text: str, body: dict[str, Any], gazetteer: Gazetteer) -> Understanding:
+def understanding_from_parse(
+    text: str, body: dict[str, Any], gazetteer: Gazetteer, normalized: str = ""
+) -> Understanding:
     """Read Rasa's parse result: intent, retrieval ranking and entities.
 
     Rasa's ``nlu_fallback`` (FallbackClassifier) counts as out of scope. A city or district
@@ -82,6 +85,7 @@ def understanding_from_parse(text: str, body: dict[str, Any], gazetteer: Gazette
         entities=entities,
         faq_ranking=faq_ranking,
         intent_ranking=_ranking(body.get("intent_ranking"), "name"),
+        normalized=normalized,
     )
 
 
@@ -97,18 +101,23 @@ class RasaInterpreter:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         client: httpx.AsyncClient | None = None,
+        normalizer: Normalizer | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.gazetteer = gazetteer
+        self.normalizer = normalizer or default_normalizer()
         self.timeout = timeout
         self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout), trust_env=False)
 
     async def parse(self, text: str) -> Understanding:
+        # Rasa reads the spelling corrected (its training examples are spelt right) but
+        # keeps the padding: "你好" is an intent, not filler, to it.
+        spelled = self.normalizer.spell(text)
         try:
             # httpx's timeout bounds each phase; this bounds the whole exchange.
             async with asyncio.timeout(self.timeout):
                 response = await self._client.post(
-                    f"{self.url}/model/parse", json={"text": normalize(text)}, timeout=self.timeout
+                    f"{self.url}/model/parse", json={"text": spelled}, timeout=self.timeout
                 )
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise RasaError(f"no reply from {self.url} within {self.timeout * 1000:.0f} ms") from exc
@@ -122,7 +131,7 @@ class RasaInterpreter:
             raise RasaError(f"{self.url}/model/parse answered something that is not JSON") from exc
         if not isinstance(body, dict) or "intent" not in body:
             raise RasaError(f"{self.url}/model/parse answered without an intent (is a model loaded?)")
-        return understanding_from_parse(text, body, self.gazetteer)
+        return understanding_from_parse(text, body, self.gazetteer, self.normalizer.strip_padding(spelled))
 
     async def aclose(self) -> None:
         await self._client.aclose()

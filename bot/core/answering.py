@@ -42,6 +42,8 @@ class Answer:
     fallback: bool = False
     entry_ids: tuple[str, ...] = ()
     regions: tuple[str, ...] = field(default=())  # regions answered; two when ambiguous
+    # Entries close to the question but below the answer threshold ("did you mean"), best first.
+    suggestions: tuple[str, ...] = ()
 
     @property
     def ambiguous(self) -> bool:
@@ -102,12 +104,13 @@ def answer_question(
     ``nlu`` is the NLU engine's reading of the question; with Rasa's, entries are ranked by
     ``strategy`` (see ``nlu.hybrid``), otherwise by the lexical retriever alone.
     """
-    named_region = retriever.detect_region(question)
+    query = nlu.query if nlu is not None and nlu.text == question else question
+    named_region = retriever.detect_region(query)
     if named_region is None and nlu is not None and nlu.engine == "rasa":
         named_region = nlu.entities.get("region")
     asked_region = named_region or region
-    hits = rank(question, retriever, region=asked_region, nlu=nlu, strategy=strategy)
-    elsewhere = not named_region and bool(retriever.unknown_places(question))
+    hits = rank(query, retriever, region=asked_region, nlu=nlu, strategy=strategy)
+    elsewhere = not named_region and bool(retriever.unknown_places(query))
     if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0
         return Answer(question, "", "fallback", conf, asked_region, fallback=True)
@@ -125,7 +128,7 @@ def answer_question(
     for hit in chosen:
         group: list[Entry] = [hit.entry]
         if isinstance(hit.entry, BranchEntry):
-            group = _city_branches(retriever, hit.entry, question)
+            group = _city_branches(retriever, hit.entry, query)
         if lines:
             lines.append("")
         block, srcs = _block(group, retriever, lang, with_region=len(chosen) > 1)

@@ -1,0 +1,229 @@
+"""Bring a user's spelling to the knowledge base's before either engine reads the text.
+
+Users type 電子口岸 (Zhuhai borders Macau), 电子口暗 (a pinyin IME's homophone), 单一窗户
+(one wrong character), dzka (pinyin initials), I-Key, 单窗 and padding like 麻烦问下. The
+steps, in order:
+
+1. width and case (NFKC, lower case);
+2. traditional -> simplified with OpenCC (``t2s``);
+3. abbreviations and spellings from ``data/normalization.yaml``;
+4. typos against the vocabulary of the knowledge base: a run of characters that is not a
+   word, but sounds exactly like one of the vocabulary's terms (pypinyin), looks like it
+   (the look-alike table), or differs from a term of four or more characters in one
+   character, becomes that term; a Latin token that is the pinyin or the pinyin initials of
+   one term becomes it;
+5. for retrieval only, padding words are removed (``strip_padding``): the dialogue intents
+   ("你好") need them.
+
+The vocabulary is the knowledge base's own words, so a correction can only ever produce a
+word some entry uses; a word the user typed that jieba or the vocabulary knows is never
+changed. The Rasa export normalises its training examples the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import opencc
+import yaml
+from pypinyin import Style, lazy_pinyin
+
+__all__ = ["NORMALIZATION_FILE", "Normalizer", "default_normalizer"]
+
+NORMALIZATION_FILE = Path(__file__).resolve().parent / "data" / "normalization.yaml"
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_LATIN = re.compile(r"[a-z]+")
+_CODE = re.compile(r"[a-z]+(?:-[a-z0-9]+)+")
+_UNDASHED = re.compile(r"(?<![a-z0-9-])([a-z]{2,})[ _]?(\d{2,})(?![a-z0-9])")
+_SPACE = re.compile(r"\s+")
+# Terms this long or longer may have one character wrong (shorter ones: too many neighbours).
+_SUBSTITUTION_MIN = 4
+_MAX_TERM = 8
+# Two-character homophones are too common ("带吗" sounds like 代码): three or more.
+_SOUND_MIN = 3
+# Pinyin initials shorter than this collide with English and with each other.
+_INITIALS_MIN = 3
+
+
+@dataclass(frozen=True)
+class _Data:
+    lookalike: dict[str, str]  # wrong character -> right one
+    abbreviations: dict[str, str]
+    padding: tuple[str, ...]
+
+
+def _load(path: Path) -> _Data:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    lookalike = {wrong: right for right, wrongs in raw["lookalike"].items() for wrong in wrongs}
+    abbreviations = {_basic(str(k)): _basic(str(v)) for k, v in raw["abbreviations"].items()}
+    padding = tuple(sorted({_basic(str(p)) for p in raw["padding"]}, key=len, reverse=True))
+    return _Data(lookalike, abbreviations, padding)
+
+
+def _basic(text: str) -> str:
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+def _alternation(words: Iterable[str]) -> re.Pattern[str]:
+    """One pattern for many words, longest first; Latin ends must be word ends."""
+    parts = []
+    for word in sorted(set(words), key=len, reverse=True):
+        part = re.escape(word)
+        if word[:1].isascii() and word[:1].isalnum():
+            part = r"(?<![a-z0-9])" + part
+        if word[-1:].isascii() and word[-1:].isalnum():
+            part += r"(?![a-z0-9])"
+        parts.append(part)
+    return re.compile("|".join(parts)) if parts else re.compile(r"(?!x)x")
+
+
+class Normalizer:
+    """Spelling correction against a vocabulary, and padding removal."""
+
+    def __init__(
+        self, vocabulary: Iterable[str], is_word: Callable[[str], bool], data: _Data, particles: Iterable[str] = ()
+    ) -> None:
+        self._t2s = opencc.OpenCC("t2s")
+        self._is_word = is_word
+        # Single characters that are words of their own (是, 的, 在): never a typo at a word's edge.
+        self._particles = frozenset(p for p in particles if len(p) == 1)
+        self._data = data
+        terms = {_basic(w) for w in vocabulary}
+        # A phrase that starts or ends with a particle ("海关代码是") is no term.
+        self._terms = {
+            t
+            for t in terms
+            if _CJK_RUN.fullmatch(t)
+            and 2 <= len(t) <= _MAX_TERM
+            and t[0] not in self._particles
+            and t[-1] not in self._particles
+        }
+        # Targets map to themselves so a longer right word is never rewritten inside.
+        self._abbrev = {**{v: v for v in data.abbreviations.values()}, **data.abbreviations}
+        self._abbrev_re = _alternation(self._abbrev)
+        self._padding_re = _alternation(data.padding)
+        self._by_sound: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        self._by_mask: dict[str, set[str]] = defaultdict(set)
+        latin: dict[str, set[str]] = defaultdict(set)
+        for term in self._terms:
+            sound = tuple(lazy_pinyin(term))
+            self._by_sound[sound].add(term)
+            latin["".join(sound)].add(term)
+            if len(term) >= _INITIALS_MIN:
+                latin["".join(s[0] for s in sound)].add(term)
+            if len(term) >= _SUBSTITUTION_MIN:
+                for i in range(len(term)):
+                    self._by_mask[term[:i] + "*" + term[i + 1 :]].add(term)
+        self._latin = {k: next(iter(v)) for k, v in latin.items() if len(v) == 1 and len(k) >= _INITIALS_MIN}
+        # Codes written without their dash or with spaces ("kjds001", "kjds 001").
+        self._codes = {t.replace("-", ""): t for t in terms if _CODE.fullmatch(t) and "-" in t}
+
+    # ------------------------------------------------------------------ public
+    def spell(self, text: str) -> str:
+        """Width, case, script, abbreviations and typos; nothing removed."""
+        text = self._t2s.convert(_basic(text))
+        text = self._abbrev_re.sub(lambda m: self._abbrev[m.group(0)], text)
+        text = _UNDASHED.sub(lambda m: self._codes.get(m.group(1) + m.group(2), m.group(0)), text)
+        if _CJK.search(text):
+            text = _LATIN.sub(self._latin_word, text)
+        return _CJK_RUN.sub(lambda m: self._correct_run(m.group(0)), text)
+
+    def strip_padding(self, text: str) -> str:
+        """``text`` without filler words; the text itself when nothing else would be left."""
+        stripped = _SPACE.sub(" ", self._padding_re.sub(" ", text)).strip(" ，,。.!！~…")
+        return stripped if _CJK.search(stripped) or re.search(r"[a-z]{2}", stripped) else text
+
+    def for_retrieval(self, text: str) -> str:
+        return self.strip_padding(self.spell(text))
+
+    # ------------------------------------------------------------------ typos
+    def _latin_word(self, m: re.Match[str]) -> str:
+        word = m.group(0)
+        return self._latin.get(word, word)
+
+    def _known(self, chunk: str) -> bool:
+        return chunk in self._terms or self._is_word(chunk)
+
+    def _candidate(self, window: str, sound: tuple[str, ...]) -> str | None:
+        """The one vocabulary term ``window`` is a typo of, if there is exactly one."""
+        found = set(self._by_sound.get(sound, ())) if len(window) >= _SOUND_MIN else set()
+        fixed = "".join(self._data.lookalike.get(ch, ch) for ch in window)
+        if fixed != window and fixed in self._terms:
+            found.add(fixed)
+        # One wrong character, but not a particle after a right word ("注册登记是" is 注册登记 + 是).
+        if not found and len(window) >= _SUBSTITUTION_MIN and not self._compound(window):
+            for i in range(len(window)):
+                if i in (0, len(window) - 1) and window[i] in self._particles:
+                    continue
+                found |= self._by_mask.get(window[:i] + "*" + window[i + 1 :], set())
+        found.discard(window)
+        return found.pop() if len(found) == 1 else None
+
+    def _correct_run(self, run: str) -> str:
+        """Replace windows of a CJK run, longest first, that are typos of one term."""
+        if len(run) < 2:
+            return run
+        sounds = lazy_pinyin(run)
+        out: list[str] = []
+        i = 0
+        while i < len(run):
+            replaced = False
+            for size in range(min(_MAX_TERM, len(run) - i), 1, -1):
+                window = run[i : i + size]
+                if window in self._terms:
+                    out.append(window)
+                    i += size
+                    replaced = True
+                    break
+                if self._is_word(window):
+                    continue
+                term = self._candidate(window, tuple(sounds[i : i + size]))
+                if term is not None and not self._covers_known(run, i, size):
+                    out.append(term)
+                    i += size
+                    replaced = True
+                    break
+            if not replaced:
+                out.append(run[i])
+                i += 1
+        return "".join(out)
+
+    def _compound(self, text: str) -> bool:
+        """Whether ``text`` is made of the vocabulary's words (海关 + 编码): then it is what
+        the user meant, not a term with one character wrong (单一 + 窗户: 窗户 is no term)."""
+        if text in self._terms or text in self._particles:
+            return True
+        return any(
+            (text[:k] in self._terms or text[:k] in self._particles) and self._compound(text[k:])
+            for k in range(1, len(text))
+        )
+
+    def _covers_known(self, run: str, start: int, size: int) -> bool:
+        """Whether a right term already starts inside the window and runs past it (the
+        window would cut a correctly spelt word in two)."""
+        for j in range(start + 1, start + size):
+            for n in range(start + size - j + 1, min(_MAX_TERM, len(run) - j) + 1):
+                if self._is_word(run[j : j + n]):
+                    return True
+        return False
+
+
+@cache
+def default_normalizer() -> Normalizer:
+    """The normaliser over the packaged knowledge base's vocabulary, built once."""
+    from knowledge.index import default_retriever
+
+    retriever = default_retriever()
+    return Normalizer(
+        retriever.vocabulary_terms(),
+        retriever.tok.is_word,
+        _load(NORMALIZATION_FILE),
+        particles=retriever.tok.lexicon.stopwords,
+    )

@@ -1,0 +1,169 @@
+"""The question corpus written as users type (tests/data/corpus/): loading and judging.
+
+Two parts, written by different people from the manuals alone: ``tuning`` (looked at,
+tuned on, its paraphrases may train Rasa) and ``heldout`` (never looked at one by one,
+never tuned or trained on; only its figures are read). Each question goes through the same
+path as ``portpal ask``: an engine's reading, then the dialogue core on a fresh state (with
+the remembered region when the question says one).
+
+A question is judged by what the user saw:
+
+- ``right``: answered, and every ``expect`` group has one of its strings in the answer (an
+  out-of-scope question: not answered);
+- ``suggested``: not answered, but one of the offered "did you mean" entries answers it
+  right (one tap from right);
+- ``wrong``: answered without a fact it needs, or answered when it should not be;
+- ``unanswered``: the fallback.
+
+Numbers in an answer that are in neither manual are counted as invented, whatever the verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bot.core.dialogue import Dialogue
+from bot.core.events import TextMessage
+from bot.core.state import ConversationState
+from knowledge.render import answer_lines
+from nlu.interpreter import Understanding
+
+__all__ = [
+    "CORPUS_DIR",
+    "PARTS",
+    "Item",
+    "Report",
+    "Verdict",
+    "judge",
+    "load",
+    "number_parts",
+    "run",
+]
+
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "data" / "corpus"
+PARTS = ("tuning", "heldout")
+OUT_OF_SCOPE_KINDS = frozenset({"out_of_scope", "fallback"})
+_NUMBER = re.compile(r"\d[\d\-]{3,}\d")
+# The manuals spell this one out ("密码为8个8").
+_ALLOWED_NUMBERS = frozenset({"88888888"})
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    q: str
+    kind: str
+    section: str
+    expect: tuple[tuple[str, ...], ...]
+    remembered: str | None = None
+
+    @property
+    def out_of_scope(self) -> bool:
+        return self.kind in OUT_OF_SCOPE_KINDS
+
+
+def load(part: str) -> list[Item]:
+    raw = yaml.safe_load((CORPUS_DIR / f"{part}.yaml").read_text(encoding="utf-8"))["questions"]
+    return [
+        Item(
+            id=str(q["id"]),
+            q=str(q["q"]),
+            kind=str(q["kind"]),
+            section=str(q.get("section", "none")),
+            expect=tuple(tuple(str(s) for s in group) for group in q.get("expect") or ()),
+            remembered=q.get("remembered"),
+        )
+        for q in raw
+    ]
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def number_parts(text: str) -> set[str]:
+    parts: set[str] = set()
+    for token in _NUMBER.findall(squash(text)):
+        parts.add(token.replace("-", ""))
+        parts.update(p for p in token.split("-") if p)
+    return parts
+
+
+def _has_facts(item: Item, text: str) -> bool:
+    flat = squash(text)
+    return all(any(squash(s) in flat for s in group) for group in item.expect)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    item: Item
+    verdict: str  # right | suggested | wrong | unanswered
+    answer: str
+    invented: tuple[str, ...] = ()
+
+
+def judge(item: Item, dialogue: Dialogue, understanding: Understanding, manual_numbers: set[str]) -> Verdict:
+    """What the user saw for one question, judged."""
+    state = ConversationState()
+    if item.remembered:
+        state.region = item.remembered
+    outcome = dialogue.handle(state, TextMessage(item.q), understanding)
+    text = "\n".join(r.text for r in outcome.replies)
+    answer = outcome.answer
+    answered = answer is not None and not answer.fallback
+    invented = tuple(sorted(number_parts(text) - manual_numbers - _ALLOWED_NUMBERS))
+    if item.out_of_scope:
+        return Verdict(item, "wrong" if answered else "right", text, invented)
+    if answered:
+        return Verdict(item, "right" if _has_facts(item, text) else "wrong", text, invented)
+    kb = dialogue.kb
+    lang = state.lang
+    for entry_id in answer.suggestions if answer is not None else ():
+        if _has_facts(item, "\n".join(answer_lines(kb.get(entry_id), kb, lang))):
+            return Verdict(item, "suggested", text, invented)
+    return Verdict(item, "unanswered", text, invented)
+
+
+@dataclass
+class Report:
+    """Verdicts of one engine on one part, counted overall and per kind."""
+
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    def share(self, verdict: str, kind: str | None = None) -> float:
+        rows = [v for v in self.verdicts if kind is None or v.item.kind == kind]
+        return sum(v.verdict == verdict for v in rows) / len(rows) if rows else 0.0
+
+    @property
+    def right(self) -> float:
+        return self.share("right")
+
+    @property
+    def wrong(self) -> float:
+        return self.share("wrong")
+
+    @property
+    def invented(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.invented]
+
+    def by_kind(self) -> dict[str, Counter[str]]:
+        table: dict[str, Counter[str]] = defaultdict(Counter)
+        for v in self.verdicts:
+            table[v.item.kind][v.verdict] += 1
+        return dict(sorted(table.items()))
+
+
+def run(
+    items: Sequence[Item], dialogue: Dialogue, understandings: Iterable[Understanding], manual_texts: Iterable[str]
+) -> Report:
+    manual_numbers = set().union(*(number_parts(t) for t in manual_texts))
+    report = Report()
+    for item, understanding in zip(items, understandings, strict=True):
+        report.verdicts.append(judge(item, dialogue, understanding, manual_numbers))
+    return report
