@@ -203,6 +203,7 @@ def ask(
                     "region": ans.region if ans else None,
                     "sources": [{"manual": s.manual, "section": s.section} for s in ans.sources] if ans else [],
                     "fallback": ans.fallback if ans else False,
+                    "suggestions": list(ans.suggestions) if ans else [],
                     "nlu": understanding.engine if understanding else None,
                 }
                 typer.echo(json.dumps(record, ensure_ascii=False))

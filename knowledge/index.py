@@ -11,7 +11,7 @@ its rank, and so falls back.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -28,6 +28,8 @@ _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 
 __all__ = ["SHORTLIST", "Hit", "Retriever", "default_retriever", "domain_words"]
 
+# The IDF weight of words only one manual uses that places a question in that manual.
+_OWN_TERMS_MIN = 2.0
 # How many entries an answer considers (``nlu.hybrid.rank``), and so how many of each region
 # a question's shortlist keeps.
 SHORTLIST = 10
@@ -146,6 +148,25 @@ class Retriever:
                 found.add(key)
         return found.pop() if len(found) == 1 else None
 
+    def region_of_terms(self, text: str) -> str | None:
+        """The region whose manual alone uses the question's specific words (总署统一版,
+        制发卡及数字证书服务系统, 领卡), when the other manual uses none of them.
+
+        A word counts by its IDF, so a word both manuals could use but only one happens to
+        (a common word) weighs little; at least ``_OWN_TERMS_MIN`` of weight is needed.
+        """
+        weight = dict.fromkeys(self._in_region, 0.0)
+        for w in dict.fromkeys(self.tok.words(text, search_mode=False)):
+            present = self._has_word.get(w)
+            if present is None or len(w) < 2:
+                continue
+            owners = [key for key, mask in self._in_region.items() if (present & mask).any()]
+            if len(owners) == 1:
+                weight[owners[0]] += self._idf(w)
+        strong = [key for key, wt in weight.items() if wt >= _OWN_TERMS_MIN]
+        others = [key for key, wt in weight.items() if wt > 0 and key not in strong]
+        return strong[0] if len(strong) == 1 and not others else None
+
     def unknown_places(self, text: str) -> list[str]:
         """Places the question names that no entry and no region knows ("上海海关", "深圳").
 
@@ -167,9 +188,13 @@ class Retriever:
     def _bigram_idf(self, bigram: str) -> float:
         return max(float(self._bm25_bigrams.idf.get(bigram, self._max_bigram_idf)), 0.05)
 
-    def search(self, text: str, region: str | None = None, k: int | None = 5) -> list[Hit]:
-        """The ``k`` best entries for ``text`` (all when ``k`` is None), restricted to ``region``."""
-        scored = self._score(text)
+    def search(self, text: str, region: str | None = None, k: int | None = 5, views: Sequence[str] = ()) -> list[Hit]:
+        """The ``k`` best entries for ``text`` (all when ``k`` is None), restricted to ``region``.
+
+        ``views`` are parts of ``text`` that may say better what it asks (its question
+        clause without the story before it); each entry keeps its best view's score.
+        """
+        scored = self._score_views(text, views)
         if scored is None:
             return []
         score, confidence = scored
@@ -177,10 +202,10 @@ class Retriever:
         order = shown[np.argsort(-score[shown], kind="stable")]  # ties keep the documents' order
         return self._hits(order if k is None else order[:k], score, confidence)
 
-    def shortlist(self, text: str, k: int = SHORTLIST) -> list[Hit]:
+    def shortlist(self, text: str, k: int = SHORTLIST, views: Sequence[str] = ()) -> list[Hit]:
         """The ``k`` best entries overall and the ``k`` best of each region, best first:
         all that a later top-``k`` of one region needs, without a hit for every entry."""
-        scored = self._score(text)
+        scored = self._score_views(text, views)
         if scored is None:
             return []
         score, confidence = scored
@@ -197,6 +222,17 @@ class Retriever:
             Hit(self._docs[i].entry, s, round(c, 4))
             for i, s, c in zip(order.tolist(), score[order].tolist(), capped, strict=True)
         ]
+
+    def _score_views(self, text: str, views: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        best = self._score(text)
+        for view in views:
+            if view == text:
+                continue
+            scored = self._score(view)
+            if scored is None:
+                continue
+            best = scored if best is None else (np.maximum(best[0], scored[0]), np.maximum(best[1], scored[1]))
+        return best
 
     def _score(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
         """Every document's ranking score and answer confidence for ``text`` (None: nothing

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Literal
 
 from knowledge.index import SHORTLIST, Hit, Retriever
+from nlu.cues import default_cues
 from nlu.interpreter import OUT_OF_SCOPE, Understanding
 
 __all__ = ["OUT_OF_SCOPE_VETO", "RASA_CONFIDENCE_WEIGHT", "RASA_SCORE_WEIGHT", "STRATEGIES", "Strategy", "rank"]
@@ -63,7 +64,7 @@ def rank(
         # The lexical engine ranked this very text already (its shortlist covers every region).
         lexical = [h for h in nlu.hits if not region or h.entry.region == region]
     else:
-        lexical = retriever.search(question, region, k=None if has_rasa else k)
+        lexical = retriever.search(question, region, k=None if has_rasa else k, views=default_cues().views(question))
     if strategy == "lexical" or not has_rasa or nlu is None:
         return lexical[:k]
     # Rasa learned its entries from Chinese examples (an entry's English title at most), so

@@ -17,6 +17,7 @@ from rapidfuzz import fuzz, process
 
 from knowledge.index import Retriever, default_retriever
 from knowledge.text import is_english, normalize
+from nlu.cues import default_cues
 from nlu.gazetteer import Gazetteer, default_gazetteer
 from nlu.interpreter import FAQ_INTENT, Understanding
 from nlu.normalize import Normalizer, default_normalizer
@@ -126,7 +127,7 @@ class LexicalInterpreter:
         chat = self.chat_intent(spelled)
         if chat is not None:
             return Understanding(text, chat[0], chat[1], self.name, lang, entities, normalized=query)
-        ranking = tuple(self.retriever.shortlist(query))
+        ranking = tuple(self.retriever.shortlist(query, views=default_cues().views(query)))
         region = entities.get("region")
         top = next((h for h in ranking if not region or h.entry.region == region), None)
         if top is None:

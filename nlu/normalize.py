@@ -32,14 +32,14 @@ from pathlib import Path
 
 import opencc
 import yaml
-from pypinyin import Style, lazy_pinyin
+from pypinyin import lazy_pinyin
 
 __all__ = ["NORMALIZATION_FILE", "Normalizer", "default_normalizer"]
 
 NORMALIZATION_FILE = Path(__file__).resolve().parent / "data" / "normalization.yaml"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
-_LATIN = re.compile(r"[a-z]+")
+_LATIN = re.compile(r"(?<![a-z0-9\-.])[a-z]+(?![a-z0-9\-.])")
 _CODE = re.compile(r"[a-z]+(?:-[a-z0-9]+)+")
 _UNDASHED = re.compile(r"(?<![a-z0-9-])([a-z]{2,})[ _]?(\d{2,})(?![a-z0-9])")
 _SPACE = re.compile(r"\s+")
@@ -121,7 +121,11 @@ class Normalizer:
             if len(term) >= _SUBSTITUTION_MIN:
                 for i in range(len(term)):
                     self._by_mask[term[:i] + "*" + term[i + 1 :]].add(term)
-        self._latin = {k: next(iter(v)) for k, v in latin.items() if len(v) == 1 and len(k) >= _INITIALS_MIN}
+        # Not a Latin word the knowledge base itself uses (dxpid, ukey, web).
+        own_latin = {w for t in terms for w in re.findall(r"[a-z]+", t)}
+        self._latin = {
+            k: next(iter(v)) for k, v in latin.items() if len(v) == 1 and len(k) >= _INITIALS_MIN and k not in own_latin
+        }
         # Codes written without their dash or with spaces ("kjds001", "kjds 001").
         self._codes = {t.replace("-", ""): t for t in terms if _CODE.fullmatch(t) and "-" in t}
 

@@ -16,11 +16,24 @@ from knowledge.text import normalize
 from nlu.hybrid import Strategy, rank
 from nlu.interpreter import Understanding
 
-__all__ = ["CONFIDENCE_THRESHOLD", "Answer", "Source", "answer_question", "source_line"]
+__all__ = [
+    "CONFIDENCE_THRESHOLD",
+    "SUGGEST_THRESHOLD",
+    "Answer",
+    "Source",
+    "answer_entry",
+    "answer_question",
+    "source_line",
+]
 
 # Below this share of the question covered by the best entry, the bot says it does not know.
 # Calibrated on tests/data/questions.yaml (see bench/answer_latency.py and the README).
 CONFIDENCE_THRESHOLD = 0.36
+# Below the answer threshold but at least this close, the best entries are offered as
+# "did you mean" buttons instead of "I don't know" (Rasa's two-stage fallback does the same).
+SUGGEST_THRESHOLD = 0.22
+SUGGESTIONS = 3
+_SUGGEST_SPREAD = 0.12
 # A second region's entry is answered too when the region is unknown and it is this close.
 _AMBIGUITY_RATIO = 0.9
 
@@ -53,6 +66,16 @@ class Answer:
 def source_line(cite: str, lang: str) -> str:
     """The closing citation line of an answer."""
     return f"Source: {cite}" if lang == "en" else f"来源：{cite}"
+
+
+def _suggestions(hits: list[Hit]) -> tuple[str, ...]:
+    """The entries close enough to offer as "did you mean" (at most ``SUGGESTIONS``)."""
+    near = [h for h in hits if h.confidence >= SUGGEST_THRESHOLD]
+    if not near:
+        return ()
+    # Only those about as good as the best: a long tail of weak guesses helps nobody.
+    floor = max(SUGGEST_THRESHOLD, near[0].confidence - _SUGGEST_SPREAD)
+    return tuple(dict.fromkeys(h.entry.id for h in near if h.confidence >= floor))[:SUGGESTIONS]
 
 
 def _city_branches(retriever: Retriever, top: BranchEntry, question: str) -> list[Entry]:
@@ -108,12 +131,22 @@ def answer_question(
     named_region = retriever.detect_region(query)
     if named_region is None and nlu is not None and nlu.engine == "rasa":
         named_region = nlu.entities.get("region")
-    asked_region = named_region or region
+    # Words only one manual uses place the question there, whatever was remembered.
+    own_region = None if named_region else retriever.region_of_terms(query)
+    asked_region = named_region or own_region or region
     hits = rank(query, retriever, region=asked_region, nlu=nlu, strategy=strategy)
+    crossed = own_region is not None and region is not None and own_region != region
+    if not named_region and not own_region and region and (not hits or hits[0].confidence < threshold):
+        # The remembered region has no answer: the other manual may (said with its name).
+        wider = rank(query, retriever, region=None, nlu=nlu, strategy=strategy)
+        if wider and wider[0].entry.region != region and wider[0].confidence >= threshold:
+            hits = [h for h in wider if h.entry.region == wider[0].entry.region]
+            crossed = True
     elsewhere = not named_region and bool(retriever.unknown_places(query))
     if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0
-        return Answer(question, "", "fallback", conf, asked_region, fallback=True)
+        suggestions = () if elsewhere else _suggestions(hits)
+        return Answer(question, "", "fallback", conf, asked_region, fallback=True, suggestions=suggestions)
 
     top = hits[0]
     chosen: list[Hit] = [top]
@@ -131,7 +164,7 @@ def answer_question(
             group = _city_branches(retriever, hit.entry, query)
         if lines:
             lines.append("")
-        block, srcs = _block(group, retriever, lang, with_region=len(chosen) > 1)
+        block, srcs = _block(group, retriever, lang, with_region=len(chosen) > 1 or crossed)
         lines.extend(block)
         sources.extend(s for s in srcs if s not in sources)
         entry_ids.extend(e.id for e in group)
@@ -146,4 +179,22 @@ def answer_question(
         sources=tuple(sources),
         entry_ids=tuple(entry_ids),
         regions=regions,
+    )
+
+
+def answer_entry(question: str, entry_id: str, retriever: Retriever, *, lang: str = "zh") -> Answer | None:
+    """The answer of one entry, as when a "did you mean" suggestion is taken."""
+    entry = retriever.kb.by_id.get(entry_id)
+    if entry is None:
+        return None
+    lines, sources = _block([entry], retriever, lang, with_region=False)
+    return Answer(
+        question=question,
+        text="\n".join(lines),
+        intent=f"faq/{entry.id}",
+        confidence=1.0,
+        region=entry.region,
+        sources=tuple(sources),
+        entry_ids=(entry.id,),
+        regions=(entry.region,),
     )

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.core.answering import Answer, answer_question, source_line
+from bot.core.answering import Answer, answer_entry, answer_question, source_line
 from bot.core.cards import Cards
 from bot.core.events import (
     AgentReport,
@@ -35,7 +35,7 @@ from bot.core.walkthrough import PREFIX as WT_PREFIX
 from bot.core.walkthrough import Walkthroughs, is_question
 from forms.catalog import Catalog, default_catalog
 from knowledge.index import Retriever
-from knowledge.render import answer_lines
+from knowledge.render import answer_lines, title
 from knowledge.text import is_english
 from nlu.hybrid import Strategy
 from nlu.interpreter import Understanding
@@ -44,6 +44,8 @@ from nlu.lexical import load_intent_requirements
 __all__ = ["Dialogue", "Outcome"]
 
 _REGION_PREFIX = "region:"
+# A "did you mean" suggestion: the entry to answer.
+_SUGGESTION_PREFIX = "kb:"
 _PRIVACY_DELETE = "privacy:delete"
 _PRIVACY_KEEP = "privacy:keep"
 _ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}")
@@ -246,6 +248,8 @@ class Dialogue:
             if self.wt.active(state) and region != state.walkthrough:
                 return Outcome(state, self.wt.start(state, press.at, region))
             return self._set_region(state, region)
+        if payload.startswith(_SUGGESTION_PREFIX):
+            return self._suggestion_taken(state, payload[len(_SUGGESTION_PREFIX) :])
         if payload == _PRIVACY_DELETE:
             # The assistant deletes everything kept about the chat, then sends this.
             replies = [self._say(state, self.msg.get("privacy.deleted", state.lang))]
@@ -259,6 +263,26 @@ class Dialogue:
         if payload == "help":
             return Outcome(state, [self._say(state, self.msg.get("help", state.lang))])
         return Outcome(state, [self._say(state, self.msg.get("stale_button", state.lang))])
+
+    def _suggestion_taken(self, state: ConversationState, entry_id: str) -> Outcome:
+        question = next((m.text for m in reversed(state.history) if m.role == "user"), "")
+        answer = answer_entry(question, entry_id, self.retriever, lang=state.lang)
+        if answer is None:
+            return Outcome(state, [self._say(state, self.msg.get("stale_button", state.lang))])
+        state.fallback_streak = 0
+        replies = [self._say(state, answer.text)]
+        resume = self.forms.resume_offer(state) or self.wt.resume_offer(state)
+        if resume is not None:
+            replies.append(resume)
+        return Outcome(state, replies, answer, notes={"suggestion_taken": entry_id})
+
+    def _suggest(self, state: ConversationState, answer: Answer) -> Reply:
+        lang = state.lang
+        buttons = tuple(
+            Button(title(self.kb.get(entry_id), lang), f"{_SUGGESTION_PREFIX}{entry_id}")
+            for entry_id in answer.suggestions
+        )
+        return self._say(state, self.msg.get("did_you_mean", lang), (*buttons, *self._buttons(lang, "human")))
 
     def _set_region(self, state: ConversationState, region: str) -> Outcome:
         state.region = region
@@ -382,6 +406,8 @@ class Dialogue:
         region = region_named or state.region
         answer = answer_question(text, self.retriever, region=region, lang=lang, nlu=nlu, strategy=self.strategy)
         resume = self.forms.resume_offer(state) or self.wt.resume_offer(state)
+        if answer.fallback and answer.suggestions:
+            return Outcome(state, [self._suggest(state, answer)] + ([resume] if resume else []), answer)
         if answer.fallback:
             state.fallback_streak += 1
             if state.fallback_streak >= 2 and self.desk.enabled:

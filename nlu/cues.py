@@ -1,0 +1,130 @@
+"""What kind of question a text is, read from cue words (``data/cues.yaml``).
+
+The knowledge search ranks entries; these cues say what to do with them: which clause of
+a rambling message asks the question, whether it asks for the step after one it names
+("海关注册登记弄完了，然后呢"), for a region's whole procedure, or about two things at once
+("API版和Web版材料一样吗"). Read on normalised text (``nlu.normalize``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+__all__ = ["CUES_FILE", "Comparison", "Cues", "default_cues"]
+
+CUES_FILE = Path(__file__).resolve().parent / "data" / "cues.yaml"
+# Punctuation ends a clause; so does a space next to Chinese (messenger style: "刚成立 想办卡").
+_CLAUSE_SPLIT = re.compile(r"[，,。!！？?；;…~\n]+|(?<![a-z0-9])\.|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+# A view of a message must still say something: this many CJK characters (or Latin letters).
+_MIN_VIEW = 4
+
+
+def _pattern(words: Iterable[str]) -> re.Pattern[str]:
+    parts = []
+    for word in sorted({str(w).lower() for w in words}, key=len, reverse=True):
+        part = re.escape(word)
+        if word.strip().isascii() and word.strip()[:1].isalpha():
+            part = rf"(?<![a-z]){part}(?![a-z])"
+        parts.append(part)
+    return re.compile("|".join(parts))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two things asked about together, each with the rest of the question."""
+
+    first: str
+    second: str
+
+
+class Cues:
+    def __init__(self, raw: dict[str, list[str]]) -> None:
+        self._question = _pattern(raw["question"])
+        self._next = _pattern(raw["next"])
+        self._done = _pattern(raw["done"])
+        self._overview = _pattern(raw["overview"])
+        self._compare = _pattern(raw["compare"])
+        self._joiner = _pattern(raw["joiners"])
+
+    # ------------------------------------------------------------------ kinds
+    def is_question(self, text: str) -> bool:
+        return bool(self._question.search(text))
+
+    def is_overview(self, text: str) -> bool:
+        return bool(self._overview.search(text))
+
+    def finished(self, text: str) -> str | None:
+        """The thing a "what next" question says is finished, or None if it asks no next step."""
+        cue = self._next.search(text)
+        if cue is None:
+            return None
+        before = text[: cue.start()]
+        if not before.strip(" ，,。"):  # "下一步是什么": the next after what was said before
+            return ""
+        marks = list(self._done.finditer(before))
+        thing = before[: marks[-1].start()] if marks else before
+        return thing.strip(" ，,。!！了")
+
+    def comparison(self, text: str) -> Comparison | None:
+        """The two sides of "A和B有什么区别" / "A还是B" / "A和B的电话", each with the shared
+        rest of the question ("API版和Web版上传的材料一样吗" -> "API版上传的材料", "Web版上传的材料")."""
+        if not self._compare.search(text) and not self.is_question(text):
+            return None
+        for clause in self.clauses(text):
+            joined = self._joiner.search(clause)
+            if joined is None:
+                continue
+            left, right = clause[: joined.start()].strip(), clause[joined.end() :].strip()
+            if not left or not right:
+                continue
+            compare = self._compare.search(right)
+            rest = right[compare.start() :] if compare else ""
+            right_core = right[: compare.start()] if compare else right
+            # The shared rest: what follows the second side, e.g. "上传的材料" in "Web版上传的材料一样吗".
+            return Comparison(first=(left + " " + right_core[_head(right_core) :] + rest).strip(), second=right)
+        return None
+
+    # ------------------------------------------------------------------ clauses
+    def clauses(self, text: str) -> list[str]:
+        return [c for c in _CLAUSE_SPLIT.split(text) if c.strip()]
+
+    def views(self, text: str) -> list[str]:
+        """The text, then the parts of it that ask: the last asking clause with the one
+        before it, and alone. A long message about the company before its question is
+        judged by its question, not by how much of the company story the manuals cover."""
+        clauses = self.clauses(text)
+        if len(clauses) < 2:
+            return [text]
+        asking = [i for i, c in enumerate(clauses) if self.is_question(c)]
+        last = asking[-1] if asking else len(clauses) - 1
+        views = [text]
+        for start in (last - 1, last):
+            if start < 0:
+                continue
+            view = " ".join(clauses[start : last + 1])
+            if view not in views and _says_enough(view):
+                views.append(view)
+        return views
+
+
+def _head(side: str) -> int:
+    """Where the second side's own name ends: its first CJK run of up to 4 characters or its
+    Latin word ("web版上传的材料" -> after "web版")."""
+    m = re.match(r"[a-z0-9]+[\u4e00-\u9fff]?|[\u4e00-\u9fff]{1,4}", side)
+    return m.end() if m else 0
+
+
+def _says_enough(view: str) -> bool:
+    return len(_CJK.findall(view)) >= _MIN_VIEW or len(re.findall(r"[a-z]", view)) >= 2 * _MIN_VIEW
+
+
+@cache
+def default_cues() -> Cues:
+    return Cues(yaml.safe_load(CUES_FILE.read_text(encoding="utf-8")))
