@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.core.compose import Next, find_next
+from bot.core.messages import Messages, default_messages
 from knowledge.index import Hit, Retriever
-from knowledge.render import answer_lines
+from knowledge.render import answer_lines, title
 from knowledge.schema import BranchEntry, Entry
 from knowledge.text import normalize
+from nlu.cues import default_cues
 from nlu.hybrid import Strategy, rank
 from nlu.interpreter import Understanding
 
@@ -119,6 +122,7 @@ def answer_question(
     threshold: float = CONFIDENCE_THRESHOLD,
     nlu: Understanding | None = None,
     strategy: Strategy = "hybrid",
+    messages: Messages | None = None,
 ) -> Answer:
     """Answer ``question`` from the knowledge base.
 
@@ -127,6 +131,7 @@ def answer_question(
     ``nlu`` is the NLU engine's reading of the question; with Rasa's, entries are ranked by
     ``strategy`` (see ``nlu.hybrid``), otherwise by the lexical retriever alone.
     """
+    msg = messages or default_messages()
     query = nlu.query if nlu is not None and nlu.text == question else question
     named_region = retriever.detect_region(query)
     if named_region is None and nlu is not None and nlu.engine == "rasa":
@@ -143,6 +148,11 @@ def answer_question(
             hits = [h for h in wider if h.entry.region == wider[0].entry.region]
             crossed = True
     elsewhere = not named_region and bool(retriever.unknown_places(query))
+    finished = default_cues().finished(query)
+    if finished and not elsewhere:
+        following = find_next(finished, retriever, named_region or own_region or region)
+        if following is not None:
+            return _next_answer(question, following, retriever, lang, msg)
     if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0
         suggestions = () if elsewhere else _suggestions(hits)
@@ -197,4 +207,33 @@ def answer_entry(question: str, entry_id: str, retriever: Retriever, *, lang: st
         sources=tuple(sources),
         entry_ids=(entry.id,),
         regions=(entry.region,),
+    )
+
+
+def _next_answer(question: str, following: Next, retriever: Retriever, lang: str, msg: Messages) -> Answer:
+    """"X is done, what next": the following step or part, then its entry's answer, cited."""
+    if following.step is not None:
+        head = msg.get(
+            "compose.next_step",
+            lang,
+            number=str(following.step_number),
+            total=str(following.steps_total),
+            title=following.step.title.get(lang),
+        )
+    elif following.element:
+        head = msg.get("compose.next_element", lang, element=following.element)
+    elif following.within:
+        head = msg.get("compose.next_within", lang, title=title(following.entry, lang))
+    else:
+        head = msg.get("compose.next_entry", lang, title=title(following.entry, lang))
+    lines, sources = _block([following.entry], retriever, lang, with_region=False)
+    return Answer(
+        question=question,
+        text="\n".join([head, *lines]),
+        intent=f"next/{following.entry.id}",
+        confidence=1.0,
+        region=following.region,
+        sources=tuple(sources),
+        entry_ids=(following.entry.id,),
+        regions=(following.region,),
     )

@@ -1,0 +1,155 @@
+"""Answers built from several entries or from the procedure, not from one entry alone.
+
+- **What next**: "海关注册登记弄完了，然后呢" names a finished thing; the answer is what
+  follows it, found in the order the manuals give: a procedure's steps, the entries each step
+  cites (in the manual's order) and the arrow chains inside entries ("提交申请材料→身份核验→
+  制卡机构制卡→发卡").
+- **Overview**: "珠海这边整个流程是怎样的" gets the region's steps, one line each.
+- **Two things at once**: "API版和Web版材料一样吗" gets both entries, each cited.
+
+Every line still comes from a knowledge entry or the procedure data, so nothing is stated that
+the knowledge base does not hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from knowledge.index import Hit, Retriever
+from knowledge.loader import KnowledgeBase
+from knowledge.procedure import Procedure, Step
+from knowledge.render import title
+from knowledge.schema import Entry
+from knowledge.text import normalize
+
+__all__ = ["Next", "chains", "find_next", "similarity"]
+
+_ARROW = re.compile(r"\s*(?:→|->|—>)\s*")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+# How much of a named thing a step title or chain element must share to be taken for it.
+_MATCH_MIN = 0.5
+# The finished thing must be found with at least this confidence when only the search knows it.
+_ENTRY_MIN = 0.3
+
+
+def _grams(text: str) -> set[str]:
+    text = re.sub(r"[\s\W_]+", "", normalize(text))
+    grams = {text[i : i + 2] for i in range(len(text) - 1)}
+    return grams or ({text} if text else set())
+
+
+def similarity(thing: str, name: str) -> float:
+    """How well the user's ``thing`` names ``name``, by shared character bigrams."""
+    a, b = _grams(thing), _grams(name)
+    if not a or not b:
+        return 0.0
+    shared = len(a & b)
+    # Mostly: how much of what the user said the name holds (names are long: "中国（陕西）
+    # 国际贸易“单一窗口”注册" for "单一窗口注册"); a little: how much of the name was said.
+    return 0.7 * shared / len(a) + 0.3 * shared / len(b) if shared >= 2 else 0.0
+
+
+def chains(entry: Entry) -> Iterator[list[str]]:
+    """The arrow chains in an entry's answer and bullets, each as its elements."""
+    for text in (entry.answer, *entry.bullets):
+        if "→" not in text and "->" not in text:
+            continue
+        body = text.split("：", 1)[-1].rstrip("。.")
+        parts = [re.sub(r"^\d+\s*", "", p).strip("“”\"' ") for p in _ARROW.split(body)]
+        if len(parts) >= 2 and all(parts):
+            yield parts
+
+
+@dataclass(frozen=True)
+class Next:
+    """What follows a finished thing: the next step of a procedure, or the next part of an
+    entry's chain (``element``) with the entry that tells it."""
+
+    region: str
+    entry: Entry
+    step: Step | None = None
+    step_number: int = 0
+    steps_total: int = 0
+    element: str = ""
+    within: bool = False  # the finished thing is a part of ``entry``, which goes on from it
+
+
+def _step_of(proc: Procedure, entry_id: str) -> tuple[int, Step] | None:
+    for i, step in enumerate(proc.steps):
+        if entry_id in step.see:
+            return i, step
+    return None
+
+
+def _first_entry(kb: KnowledgeBase, step: Step) -> Entry | None:
+    return kb.by_id.get(step.see[0]) if step.see else None
+
+
+def _next_step(kb: KnowledgeBase, proc: Procedure, index: int) -> Next | None:
+    if index + 1 >= len(proc.steps):
+        return None
+    step = proc.steps[index + 1]
+    entry = _first_entry(kb, step)
+    if entry is None:
+        return None
+    return Next(proc.region, entry, step, index + 2, len(proc.steps))
+
+
+def find_next(thing: str, retriever: Retriever, region: str | None) -> Next | None:
+    """What comes after ``thing`` in ``region``'s procedure (both regions when None)."""
+    kb = retriever.kb
+    regions = [region] if region else list(kb.procedures)
+    for r in kb.regions.values():  # "陕西单一窗口注册": the region says nothing about the step
+        thing = thing.replace(r.name + "省", "").replace(r.name + "市", "").replace(r.name, "")
+    best: tuple[float, Next | None] = (0.0, None)
+    for key in regions:
+        proc = kb.procedures.get(key)
+        if proc is None:
+            continue
+        for i, step in enumerate(proc.steps):
+            score = similarity(thing, step.title.zh)
+            if score > best[0]:
+                best = (score, _next_step(kb, proc, i))
+        for entry in (e for e in kb.entries if e.region == key):
+            for chain in chains(entry):
+                for j, element in enumerate(chain):
+                    score = similarity(thing, element)
+                    if score <= best[0]:
+                        continue
+                    if j + 1 < len(chain):
+                        best = (score, Next(key, entry, element=chain[j + 1]))
+                    else:  # the chain's end: what follows the step it belongs to
+                        found = _step_of(proc, entry.id)
+                        best = (score, _next_step(kb, proc, found[0]) if found else None)
+    if best[0] >= _MATCH_MIN:
+        return best[1]
+    return _next_by_search(thing, retriever, regions)
+
+
+def _next_by_search(thing: str, retriever: Retriever, regions: list[str]) -> Next | None:
+    """The finished thing is an entry the search finds: the entry after it in its step, or
+    the next step when it is the step's last."""
+    kb = retriever.kb
+    hits: list[Hit] = []
+    for key in regions:
+        hits.extend(retriever.search(thing, key, k=1))
+    hits.sort(key=lambda h: h.score, reverse=True)
+    if not hits or hits[0].confidence < _ENTRY_MIN:
+        return None
+    entry = hits[0].entry
+    if similarity(thing, title(entry)) < _MATCH_MIN:
+        # What was done is a part of this entry ("企业基本信息填完"): the entry tells what follows.
+        return Next(entry.region, entry, element="", within=True)
+    proc = kb.procedures.get(entry.region)
+    found = _step_of(proc, entry.id) if proc else None
+    if proc is None or found is None:
+        return None
+    index, step = found
+    position = step.see.index(entry.id)
+    if position + 1 < len(step.see):
+        following = kb.by_id.get(step.see[position + 1])
+        if following is not None:
+            return Next(entry.region, following)
+    return _next_step(kb, proc, index)
