@@ -190,6 +190,8 @@ class Procedure(_Strict):
     region: str
     manual: str
     title: Text
+    # The entry that sums the whole procedure up (the manual's own overview), if there is one.
+    overview: str | None = None
     choices: tuple[Choice, ...] = ()
     steps: Annotated[tuple[Step, ...], Field(min_length=1)]
 
@@ -219,6 +221,8 @@ class Procedure(_Strict):
                 else:
                     out.extend(f"{where}: choice {key} has no option {v!r}" for v in wanted if v not in values[key])
 
+        if self.overview is not None and self.overview not in known_entries:
+            out.append(f"overview: unknown entry {self.overview!r}")
         for choice in self.choices:
             check_condition(f"choice {choice.id}: when", choice.when)
         for step in self.steps:

@@ -48,7 +48,7 @@ class Cues:
     def __init__(self, raw: dict[str, list[str]]) -> None:
         self._question = _pattern(raw["question"])
         self._next = _pattern(raw["next"])
-        self._done = _pattern(raw["done"])
+        self._done_end = re.compile("(?:" + _pattern(raw["done"]).pattern + r")\s*$")
         self._overview = _pattern(raw["overview"])
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
@@ -60,6 +60,14 @@ class Cues:
     def is_overview(self, text: str) -> bool:
         return bool(self._overview.search(text))
 
+    def without_overview(self, text: str) -> str | None:
+        """The text without its overview cue ("JC备案包括哪几步" -> "JC备案包括"), or None
+        when it asks for no overview."""
+        cue = self._overview.search(text)
+        if cue is None:
+            return None
+        return (text[: cue.start()] + " " + text[cue.end() :]).strip()
+
     def finished(self, text: str) -> str | None:
         """The thing a "what next" question says is finished, or None if it asks no next step."""
         cue = self._next.search(text)
@@ -68,9 +76,10 @@ class Cues:
         before = text[: cue.start()]
         if not before.strip(" ，,。"):  # "下一步是什么": the next after what was said before
             return ""
-        marks = list(self._done.finditer(before))
-        thing = before[: marks[-1].start()] if marks else before
-        return thing.strip(" ，,。!！了")
+        thing = before.strip(" ，,。!！")
+        while (mark := self._done_end.search(thing)) is not None and mark.start() > 0:
+            thing = thing[: mark.start()].strip(" ，,。!！")
+        return re.sub(r"^(?:我们|我|已经|都)+", "", thing)
 
     def comparison(self, text: str) -> Comparison | None:
         """The two sides of "A和B有什么区别" / "A还是B" / "A和B的电话", each with the shared

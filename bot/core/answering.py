@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.core.compose import Next, find_next
+from bot.core.compose import Next, Overview, find_next, find_overview
 from bot.core.messages import Messages, default_messages
 from knowledge.index import Hit, Retriever
 from knowledge.render import answer_lines, title
@@ -148,11 +148,17 @@ def answer_question(
             hits = [h for h in wider if h.entry.region == wider[0].entry.region]
             crossed = True
     elsewhere = not named_region and bool(retriever.unknown_places(query))
-    finished = default_cues().finished(query)
+    cues = default_cues()
+    finished = cues.finished(query)
     if finished and not elsewhere:
         following = find_next(finished, retriever, named_region or own_region or region)
         if following is not None:
             return _next_answer(question, following, retriever, lang, msg)
+    overview = cues.without_overview(query)
+    if overview is not None and not elsewhere:
+        parts = find_overview(overview, retriever, named_region or own_region or region)
+        if parts:
+            return _overview_answer(question, parts, retriever, lang, msg)
     if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0
         suggestions = () if elsewhere else _suggestions(hits)
@@ -236,4 +242,53 @@ def _next_answer(question: str, following: Next, retriever: Retriever, lang: str
         sources=tuple(sources),
         entry_ids=(following.entry.id,),
         regions=(following.region,),
+    )
+
+
+def _overview_answer(question: str, parts: list[Overview], retriever: Retriever, lang: str, msg: Messages) -> Answer:
+    """A region's procedure (its overview entry), or one step: its first entry's summary and
+    the step's actions from the procedure data, with the step's section."""
+    kb = retriever.kb
+    lines: list[str] = []
+    sources: list[Source] = []
+    entry_ids: list[str] = []
+    for part in parts:
+        if lines:
+            lines.append("")
+        if part.entry is not None:
+            block, srcs = _block([part.entry], retriever, lang, with_region=len(parts) > 1)
+            lines.extend(block)
+            sources.extend(s for s in srcs if s not in sources)
+            entry_ids.append(part.entry.id)
+            continue
+        step = part.step
+        assert step is not None
+        proc = kb.procedures[part.region]
+        manual = kb.manuals[proc.manual]
+        head = msg.get(
+            "compose.step_overview",
+            lang,
+            number=str(part.step_number),
+            total=str(part.steps_total),
+            title=step.title.get(lang),
+        )
+        lines.append(head)
+        first = kb.by_id.get(step.see[0]) if step.see else None
+        if first is not None and first.answer:
+            lines.append(first.en.answer if lang == "en" and first.en.answer else first.answer)
+        lines.extend(f"• {item.get(lang)}" for item in step.do if not item.when)
+        src = Source(manual.label_en if lang == "en" else manual.label, step.section)
+        lines.append(source_line(f"{src.manual} {src.section}", lang))
+        sources.append(src)
+        entry_ids.extend(step.see[:1])
+    regions = tuple(dict.fromkeys(p.region for p in parts))
+    return Answer(
+        question=question,
+        text="\n".join(lines),
+        intent="overview",
+        confidence=1.0,
+        region=regions[0] if len(regions) == 1 else None,
+        sources=tuple(sources),
+        entry_ids=tuple(entry_ids),
+        regions=regions,
     )

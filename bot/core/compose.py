@@ -24,7 +24,7 @@ from knowledge.render import title
 from knowledge.schema import Entry
 from knowledge.text import normalize
 
-__all__ = ["Next", "chains", "find_next", "similarity"]
+__all__ = ["Next", "Overview", "chains", "find_next", "find_overview", "similarity"]
 
 _ARROW = re.compile(r"\s*(?:→|->|—>)\s*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -76,6 +76,15 @@ class Next:
     within: bool = False  # the finished thing is a part of ``entry``, which goes on from it
 
 
+def _content(thing: str, retriever: Retriever) -> str:
+    """``thing`` without its region ("陕西单一窗口注册": the region says nothing about which
+    step) and punctuation."""
+    for r in retriever.kb.regions.values():
+        for name in (r.name + "省", r.name + "市", r.name + "这边", r.name + "的", r.name):
+            thing = thing.replace(name, "")
+    return re.sub(r"[\s\W_]+", "", thing)
+
+
 def _step_of(proc: Procedure, entry_id: str) -> tuple[int, Step] | None:
     for i, step in enumerate(proc.steps):
         if entry_id in step.see:
@@ -101,8 +110,7 @@ def find_next(thing: str, retriever: Retriever, region: str | None) -> Next | No
     """What comes after ``thing`` in ``region``'s procedure (both regions when None)."""
     kb = retriever.kb
     regions = [region] if region else list(kb.procedures)
-    for r in kb.regions.values():  # "陕西单一窗口注册": the region says nothing about the step
-        thing = thing.replace(r.name + "省", "").replace(r.name + "市", "").replace(r.name, "")
+    thing = _content(thing, retriever)
     best: tuple[float, Next | None] = (0.0, None)
     for key in regions:
         proc = kb.procedures.get(key)
@@ -153,3 +161,40 @@ def _next_by_search(thing: str, retriever: Retriever, regions: list[str]) -> Nex
         if following is not None:
             return Next(entry.region, following)
     return _next_step(kb, proc, index)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """A region's whole procedure (its overview entry), or one step of it (``step``)."""
+
+    region: str
+    entry: Entry | None = None
+    step: Step | None = None
+    step_number: int = 0
+    steps_total: int = 0
+
+
+def find_overview(thing: str, retriever: Retriever, region: str | None) -> list[Overview]:
+    """What "整个流程 / 要办哪些手续 / X包括哪几步" asks for: the step ``thing`` names, else the
+    whole procedure of ``region`` (of every region when none is known)."""
+    kb = retriever.kb
+    thing = _content(thing, retriever)
+    regions = [region] if region else list(kb.procedures)
+    best: tuple[float, Overview | None] = (0.0, None)
+    for key in regions:
+        proc = kb.procedures.get(key)
+        if proc is None:
+            continue
+        for i, step in enumerate(proc.steps):
+            score = similarity(thing, step.title.zh)
+            if score > best[0]:
+                best = (score, Overview(key, step=step, step_number=i + 1, steps_total=len(proc.steps)))
+    if best[1] is not None and best[0] >= _MATCH_MIN:
+        return [best[1]]
+    out = []
+    for key in regions:
+        proc = kb.procedures.get(key)
+        entry = kb.by_id.get(proc.overview) if proc and proc.overview else None
+        if entry is not None:
+            out.append(Overview(key, entry=entry))
+    return out
