@@ -30,6 +30,9 @@ __all__ = ["SHORTLIST", "Hit", "Retriever", "default_retriever", "domain_words"]
 
 # The IDF weight of words only one manual uses that places a question in that manual.
 _OWN_TERMS_MIN = 2.0
+_OWN_TERM_ENTRIES = 3
+# What a view (the asking clause of a longer message) is worth beside the whole message.
+_VIEW_DISCOUNT = 0.9
 # How many entries an answer considers (``nlu.hybrid.rank``), and so how many of each region
 # a question's shortlist keeps.
 SHORTLIST = 10
@@ -87,6 +90,7 @@ class Retriever:
             word_corpus.append(words)
             bigram_corpus.append(bigrams)
         self._vocabulary: set[str] = set().union(*(d.words for d in self._docs))
+        self._domain = {normalize(w) for w in domain_words(kb)}
         self._bm25_words = BM25Okapi(word_corpus)
         self._bm25_bigrams = BM25Okapi(bigram_corpus)
         self._max_idf = max(self._bm25_words.idf.values())
@@ -148,20 +152,37 @@ class Retriever:
                 found.add(key)
         return found.pop() if len(found) == 1 else None
 
+    def document_frequency(self, word: str) -> int:
+        """How many entries use ``word`` (0 for a word none does)."""
+        present = self._has_word.get(word)
+        return int(present.sum()) if present is not None else 0
+
+    def place_words(self, text: str) -> list[str]:
+        """The region aliases (provinces, cities, districts, zones) written in ``text``."""
+        norm = normalize(text)
+        found: list[str] = []
+        for alias, _key in self._aliases:
+            if alias in norm and not any(alias in f for f in found):
+                found.append(alias)
+        return found
+
     def region_of_terms(self, text: str) -> str | None:
         """The region whose manual alone uses the question's specific words (总署统一版,
         制发卡及数字证书服务系统, 领卡), when the other manual uses none of them.
 
-        A word counts by its IDF, so a word both manuals could use but only one happens to
-        (a common word) weighs little; at least ``_OWN_TERMS_MIN`` of weight is needed.
+        A word counts by its IDF when at least ``_OWN_TERM_ENTRIES`` entries of that region use
+        it (a word of one entry is there by chance); ``_OWN_TERMS_MIN`` of weight is needed.
         """
         weight = dict.fromkeys(self._in_region, 0.0)
         for w in dict.fromkeys(self.tok.words(text, search_mode=False)):
             present = self._has_word.get(w)
-            if present is None or len(w) < 2:
+            # Terms, not everyday words that one manual happens to use more ("要求").
+            if present is None or len(w) < 2 or (len(w) < 3 and w not in self._domain):
                 continue
-            owners = [key for key, mask in self._in_region.items() if (present & mask).any()]
-            if len(owners) == 1:
+            counts = {key: int((present & mask).sum()) for key, mask in self._in_region.items()}
+            owners = [key for key, n in counts.items() if n]
+            # A word of one or two entries is there by chance ("能办"); a term is used throughout.
+            if len(owners) == 1 and counts[owners[0]] >= _OWN_TERM_ENTRIES:
                 weight[owners[0]] += self._idf(w)
         strong = [key for key, wt in weight.items() if wt >= _OWN_TERMS_MIN]
         others = [key for key, wt in weight.items() if wt > 0 and key not in strong]
@@ -231,6 +252,9 @@ class Retriever:
             scored = self._score(view)
             if scored is None:
                 continue
+            # A part of the message is judged a little below the whole: when both fit, the
+            # whole (with its context, "我有电子口岸卡，怎么注册") says better which entry.
+            scored = (scored[0] * _VIEW_DISCOUNT, scored[1] * _VIEW_DISCOUNT)
             best = scored if best is None else (np.maximum(best[0], scored[0]), np.maximum(best[1], scored[1]))
         return best
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -45,15 +46,29 @@ class Comparison:
 
 
 class Cues:
-    def __init__(self, raw: dict[str, list[str]]) -> None:
+    def __init__(self, raw: dict[str, Any]) -> None:
         self._question = _pattern(raw["question"])
         self._next = _pattern(raw["next"])
         self._done_end = re.compile("(?:" + _pattern(raw["done"]).pattern + r")\s*$")
         self._overview = _pattern(raw["overview"])
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
+        attributes: dict[str, dict[str, Any]] = raw.get("attributes") or {}
+        self._attributes = {
+            name: (_pattern(spec["asks"]), re.compile(str(spec["evidence"]), re.IGNORECASE))
+            for name, spec in attributes.items()
+        }
 
     # ------------------------------------------------------------------ kinds
+    def unanswered_attributes(self, question: str, answer: str) -> list[str]:
+        """What the question asks for (hours, fee, address, phone, duration) that the answer
+        does not show: an answer about the right thing that lacks what was asked."""
+        return [
+            name
+            for name, (asks, evidence) in self._attributes.items()
+            if asks.search(question) and not evidence.search(answer)
+        ]
+
     def is_question(self, text: str) -> bool:
         return bool(self._question.search(text))
 
@@ -80,6 +95,10 @@ class Cues:
         while (mark := self._done_end.search(thing)) is not None and mark.start() > 0:
             thing = thing[: mark.start()].strip(" ，,。!！")
         return re.sub(r"^(?:我们|我|已经|都)+", "", thing)
+
+    def compares(self, text: str) -> bool:
+        """Whether the text asks about two things side by side (区别, 一样吗, 分别, both)."""
+        return bool(self._compare.search(text))
 
     def comparison(self, text: str) -> Comparison | None:
         """The two sides of "A和B有什么区别" / "A还是B" / "A和B的电话", each with the shared

@@ -133,9 +133,15 @@ class Normalizer:
     def spell(self, text: str) -> str:
         """Width, case, script, abbreviations and typos; nothing removed."""
         text = self._t2s.convert(_basic(text))
-        text = self._abbrev_re.sub(lambda m: self._abbrev[m.group(0)], text)
+        chinese = bool(_CJK.search(text))
+        # A Latin spelling becomes a Chinese term only in a Chinese message ("e-port" stays
+        # in English).
+        text = self._abbrev_re.sub(
+            lambda m: self._abbrev[m.group(0)] if chinese or not _CJK.search(self._abbrev[m.group(0)]) else m.group(0),
+            text,
+        )
         text = _UNDASHED.sub(lambda m: self._codes.get(m.group(1) + m.group(2), m.group(0)), text)
-        if _CJK.search(text):
+        if chinese:
             text = _LATIN.sub(self._latin_word, text)
         return _CJK_RUN.sub(lambda m: self._correct_run(m.group(0)), text)
 

@@ -15,7 +15,7 @@ from knowledge.index import Hit, Retriever
 from knowledge.render import answer_lines, title
 from knowledge.schema import BranchEntry, Entry
 from knowledge.text import normalize
-from nlu.cues import default_cues
+from nlu.cues import Cues, default_cues
 from nlu.hybrid import Strategy, rank
 from nlu.interpreter import Understanding
 
@@ -69,6 +69,37 @@ class Answer:
 def source_line(cite: str, lang: str) -> str:
     """The closing citation line of an answer."""
     return f"Source: {cite}" if lang == "en" else f"来源：{cite}"
+
+
+# A marker score: this hit is the second side of a comparison, to be answered beside the first.
+_SIDE = -1.0
+
+
+def _both_sides(
+    query: str, hits: list[Hit], retriever: Retriever, region: str | None, threshold: float, cues: Cues
+) -> list[Hit] | None:
+    """ "A和B有什么区别", "A和B的电话": when each side has its own entry, both are answered.
+
+    Only when the question compares (区别, 一样吗, 分别), or when the best entry for the
+    whole question answers one side only; the same entry for both sides is one answer.
+    """
+    sides = cues.comparison(query)
+    if sides is None:
+        return None
+    places = retriever.place_words(sides.first)
+    second = sides.second if any(p in sides.second for p in places) else " ".join([*places, sides.second])
+    a = retriever.search(sides.first, region, k=1)
+    b = retriever.search(second, region, k=1)
+    if not a or not b or a[0].entry.id == b[0].entry.id:
+        return None
+    if min(a[0].confidence, b[0].confidence) < threshold:
+        return None
+    whole = hits[0].entry.id
+    if not cues.compares(query) and whole not in (a[0].entry.id, b[0].entry.id):
+        return None
+    first, other = (a[0], b[0])
+    confidence = min(first.confidence, other.confidence)
+    return [Hit(first.entry, first.score, confidence), Hit(other.entry, _SIDE, confidence)]
 
 
 def _suggestions(hits: list[Hit]) -> tuple[str, ...]:
@@ -159,6 +190,10 @@ def answer_question(
         parts = find_overview(overview, retriever, named_region or own_region or region)
         if parts:
             return _overview_answer(question, parts, retriever, lang, msg)
+    if hits and not elsewhere:
+        both = _both_sides(query, hits, retriever, hits[0].entry.region if crossed else asked_region, threshold, cues)
+        if both is not None:
+            hits = both
     if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0
         suggestions = () if elsewhere else _suggestions(hits)
@@ -166,7 +201,9 @@ def answer_question(
 
     top = hits[0]
     chosen: list[Hit] = [top]
-    if asked_region is None:
+    if len(hits) > 1 and hits[1].score == _SIDE:
+        chosen.append(hits[1])  # the other side of a comparison
+    elif asked_region is None:
         other = next((h for h in hits if h.entry.region != top.entry.region), None)
         if other is not None and other.confidence >= threshold and other.score >= _AMBIGUITY_RATIO * top.score:
             chosen.append(other)
@@ -180,15 +217,29 @@ def answer_question(
             group = _city_branches(retriever, hit.entry, query)
         if lines:
             lines.append("")
-        block, srcs = _block(group, retriever, lang, with_region=len(chosen) > 1 or crossed)
+        several_regions = len({h.entry.region for h in chosen}) > 1
+        block, srcs = _block(group, retriever, lang, with_region=several_regions or crossed)
         lines.extend(block)
         sources.extend(s for s in srcs if s not in sources)
         entry_ids.extend(e.id for e in group)
 
+    text = "\n".join(lines)
+    if cues.unanswered_attributes(query, text):
+        # About the right thing, but without what was asked (hours, a fee, an address the
+        # manuals never give): not an answer. The entries may still help, one tap away.
+        return Answer(
+            question,
+            "",
+            "fallback",
+            top.confidence,
+            asked_region,
+            fallback=True,
+            suggestions=tuple(entry_ids[:SUGGESTIONS]),
+        )
     regions = tuple(dict.fromkeys(h.entry.region for h in chosen))
     return Answer(
         question=question,
-        text="\n".join(lines),
+        text=text,
         intent=f"faq/{top.entry.id}",
         confidence=top.confidence,
         region=regions[0] if len(regions) == 1 else None,
@@ -217,7 +268,7 @@ def answer_entry(question: str, entry_id: str, retriever: Retriever, *, lang: st
 
 
 def _next_answer(question: str, following: Next, retriever: Retriever, lang: str, msg: Messages) -> Answer:
-    """"X is done, what next": the following step or part, then its entry's answer, cited."""
+    """ "X is done, what next": the following step or part, then its entry's answer, cited."""
     if following.step is not None:
         head = msg.get(
             "compose.next_step",
