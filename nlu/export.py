@@ -261,9 +261,9 @@ def _examples(
         region_words = gazetteer.entities["region"][entry.region].words
         add(f"{FAQ_INTENT}/{entry.id}", _faq_texts(entry, region_words, first))
     # Questions as users type them, spelt as the bot will send them to Rasa.
-    for entry_id, texts in paraphrases.items():
+    for entry_id, phrasings in paraphrases.items():
         if entry_id in kb.by_id:
-            add(f"{FAQ_INTENT}/{entry_id}", (spell(t) for t in texts))
+            add(f"{FAQ_INTENT}/{entry_id}", (spell(t) for t in phrasings))
     # A text claimed by two intents teaches nothing; drop it from both.
     project.examples = [e for e in project.examples if normalize(e.text) not in clashing]
     return project
