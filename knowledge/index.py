@@ -152,6 +152,14 @@ class Retriever:
                 found.add(key)
         return found.pop() if len(found) == 1 else None
 
+    def place_names(self) -> set[str]:
+        """Every place the knowledge base knows: region aliases, branch cities and districts."""
+        # Not the provinces themselves: their pinyin is ambiguous ("shanxi" is 山西 as well).
+        provinces = {n for r in self.kb.regions.values() for n in (r.name, r.name + "省", r.name + "市")}
+        names = {alias for alias, _key in self._aliases} - provinces
+        names |= {w for e in self.kb.entries if isinstance(e, BranchEntry) for w in (e.city, e.district)}
+        return names
+
     def document_frequency(self, word: str) -> int:
         """How many entries use ``word`` (0 for a word none does)."""
         present = self._has_word.get(word)

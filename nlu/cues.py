@@ -103,8 +103,6 @@ class Cues:
     def comparison(self, text: str) -> Comparison | None:
         """The two sides of "A和B有什么区别" / "A还是B" / "A和B的电话", each with the shared
         rest of the question ("API版和Web版上传的材料一样吗" -> "API版上传的材料", "Web版上传的材料")."""
-        if not self._compare.search(text) and not self.is_question(text):
-            return None
         for clause in self.clauses(text):
             joined = self._joiner.search(clause)
             if joined is None:

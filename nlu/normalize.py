@@ -88,7 +88,12 @@ class Normalizer:
     """Spelling correction against a vocabulary, and padding removal."""
 
     def __init__(
-        self, vocabulary: Iterable[str], is_word: Callable[[str], bool], data: _Data, particles: Iterable[str] = ()
+        self,
+        vocabulary: Iterable[str],
+        is_word: Callable[[str], bool],
+        data: _Data,
+        particles: Iterable[str] = (),
+        places: Iterable[str] = (),
     ) -> None:
         self._t2s = opencc.OpenCC("t2s")
         self._is_word = is_word
@@ -126,6 +131,12 @@ class Normalizer:
         self._latin = {
             k: next(iter(v)) for k, v in latin.items() if len(v) == 1 and len(k) >= _INITIALS_MIN and k not in own_latin
         }
+        # Places by their pinyin, for English questions ("daqiao", "hengqin"): only those
+        # whose pinyin is no English word the knowledge base uses.
+        place_terms = {_basic(p) for p in places if _CJK_RUN.fullmatch(_basic(p))}
+        self._places = {
+            "".join(lazy_pinyin(p)): p for p in place_terms if "".join(lazy_pinyin(p)) not in own_latin
+        }
         # Codes written without their dash or with spaces ("kjds001", "kjds 001").
         self._codes = {t.replace("-", ""): t for t in terms if _CODE.fullmatch(t) and "-" in t}
 
@@ -143,6 +154,8 @@ class Normalizer:
         text = _UNDASHED.sub(lambda m: self._codes.get(m.group(1) + m.group(2), m.group(0)), text)
         if chinese:
             text = _LATIN.sub(self._latin_word, text)
+        elif self._places:  # "daqiao" in an English question is still 大桥
+            text = _LATIN.sub(self._latin_place, text)
         return _CJK_RUN.sub(lambda m: self._correct_run(m.group(0)), text)
 
     def strip_padding(self, text: str) -> str:
@@ -157,6 +170,10 @@ class Normalizer:
     def _latin_word(self, m: re.Match[str]) -> str:
         word = m.group(0)
         return self._latin.get(word, word)
+
+    def _latin_place(self, m: re.Match[str]) -> str:
+        word = m.group(0)
+        return self._places.get(word, word)
 
     def _known(self, chunk: str) -> bool:
         return chunk in self._terms or self._is_word(chunk)
@@ -236,4 +253,5 @@ def default_normalizer() -> Normalizer:
         retriever.tok.is_word,
         _load(NORMALIZATION_FILE),
         particles=retriever.tok.lexicon.stopwords,
+        places=retriever.place_names(),
     )

@@ -86,9 +86,10 @@ def _both_sides(
     sides = cues.comparison(query)
     if sides is None:
         return None
-    places = retriever.place_words(sides.first)
-    second = sides.second if any(p in sides.second for p in places) else " ".join([*places, sides.second])
-    a = retriever.search(sides.first, region, k=1)
+    # A place said once counts for both sides ("横琴的主管海关和检验检疫机构代码").
+    places = retriever.place_words(query)
+    first, second = (" ".join([*(p for p in places if p not in side), side]) for side in (sides.first, sides.second))
+    a = retriever.search(first, region, k=1)
     b = retriever.search(second, region, k=1)
     if not a or not b or a[0].entry.id == b[0].entry.id:
         return None
@@ -97,9 +98,9 @@ def _both_sides(
     whole = hits[0].entry.id
     if not cues.compares(query) and whole not in (a[0].entry.id, b[0].entry.id):
         return None
-    first, other = (a[0], b[0])
-    confidence = min(first.confidence, other.confidence)
-    return [Hit(first.entry, first.score, confidence), Hit(other.entry, _SIDE, confidence)]
+    one, other = a[0], b[0]
+    confidence = min(one.confidence, other.confidence)
+    return [Hit(one.entry, one.score, confidence), Hit(other.entry, _SIDE, confidence)]
 
 
 def _suggestions(hits: list[Hit]) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ Numbers in an answer that are in neither manual are counted as invented, whateve
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -36,6 +37,7 @@ from nlu.interpreter import Understanding
 
 __all__ = [
     "CORPUS_DIR",
+    "held_out_texts",
     "PARTS",
     "Item",
     "Report",
@@ -46,7 +48,9 @@ __all__ = [
     "run",
 ]
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "data" / "corpus"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CORPUS_DIR = DATA_DIR / "corpus"
+DEV_SET = Path(__file__).resolve().parents[3] / "shared" / "eval" / "dev_questions.json"
 PARTS = ("tuning", "heldout")
 OUT_OF_SCOPE_KINDS = frozenset({"out_of_scope", "fallback"})
 _NUMBER = re.compile(r"\d[\d\-]{3,}\d")
@@ -81,6 +85,18 @@ def load(part: str) -> list[Item]:
         )
         for q in raw
     ]
+
+
+def held_out_texts() -> list[str]:
+    """Every question that measures understanding and so must never train it: the corpus's
+    held-out part, the project's own question set, the NLU held-out examples and the shared
+    development set."""
+    own = yaml.safe_load((DATA_DIR / "questions.yaml").read_text(encoding="utf-8"))["questions"]
+    nlu = yaml.safe_load((DATA_DIR / "nlu_heldout.yaml").read_text(encoding="utf-8"))["examples"]
+    texts = [q["q"] for q in own] + [x["text"] for x in nlu] + [i.q for i in load("heldout")]
+    assert DEV_SET.is_file(), f"development set not found at {DEV_SET}"
+    texts += [q["q"] for q in json.loads(DEV_SET.read_text(encoding="utf-8"))]
+    return texts
 
 
 def squash(text: str) -> str:
