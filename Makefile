@@ -68,9 +68,10 @@ system-deps:
 # The whole suite twice: on SQLite, then on a real PostgreSQL server (PORTPAL_TEST_DB).
 # `.ci/run` starts the server and sets PORTPAL_TEST_POSTGRES_URL; without it the tests
 # start a throwaway one themselves.
+# The question corpora need no database: they run in the first pass only.
 unit: $(STAMP) $(AGENT_STAMP) model system-deps
 	PORTPAL_TEST_DB=sqlite $(BIN)/pytest -q
-	PORTPAL_TEST_DB=postgresql $(BIN)/pytest -q
+	PORTPAL_TEST_DB=postgresql $(BIN)/pytest -q -m "not corpus"
 
 # The shared development question set, scored by the shared scorer through `portpal ask --json`:
 # with Rasa (the bot starts its own server; fails if Rasa is unavailable), then lexical only.

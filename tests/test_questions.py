@@ -18,6 +18,8 @@ from bot.core.state import ConversationState
 from nlu.gazetteer import default_gazetteer
 from nlu.rasa import RasaInterpreter
 
+pytestmark = pytest.mark.corpus
+
 QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.yaml"
 _NUMBER = re.compile(r"\d[\d\-]{3,}\d")
 
