@@ -160,6 +160,11 @@ class Retriever:
         names |= {w for e in self.kb.entries if isinstance(e, BranchEntry) for w in (e.city, e.district)}
         return names
 
+    def known_words(self, text: str) -> str:
+        """The content words of ``text`` that some entry uses, in order (the rest: the
+        user's story, which no entry can be about)."""
+        return " ".join(w for w in self.tok.words(text, search_mode=False) if len(w) >= 2 and w in self._vocabulary)
+
     def document_frequency(self, word: str) -> int:
         """How many entries use ``word`` (0 for a word none does)."""
         present = self._has_word.get(word)

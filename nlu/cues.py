@@ -9,7 +9,7 @@ a rambling message asks the question, whether it asks for the step after one it 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -121,22 +121,30 @@ class Cues:
     def clauses(self, text: str) -> list[str]:
         return [c for c in _CLAUSE_SPLIT.split(text) if c.strip()]
 
-    def views(self, text: str) -> list[str]:
-        """The text, then the parts of it that ask: the last asking clause with the one
-        before it, and alone. A long message about the company before its question is
-        judged by its question, not by how much of the company story the manuals cover."""
+    def views(self, text: str, known: Callable[[str], str] | None = None) -> list[str]:
+        """The text, then the parts of it that ask. A long message about the company before
+        its question is judged by its question, not by how much of the story the manuals
+        cover: each asking clause alone and with the clauses before it, and each asking
+        clause with only the ``known`` words of the other clauses (the words some entry uses:
+        "我们是西安一家做母婴的小公司，想办电子口岸卡，材料有哪些" -> "西安 电子口岸卡 材料有哪些")."""
         clauses = self.clauses(text)
         if len(clauses) < 2:
             return [text]
-        asking = [i for i, c in enumerate(clauses) if self.is_question(c)]
-        last = asking[-1] if asking else len(clauses) - 1
+        asking = [i for i, c in enumerate(clauses) if self.is_question(c)] or [len(clauses) - 1]
         views = [text]
-        for start in (last - 1, last):
-            if start < 0:
-                continue
-            view = " ".join(clauses[start : last + 1])
+
+        def add(view: str) -> None:
             if view not in views and _says_enough(view):
                 views.append(view)
+
+        if known is not None:
+            for i in asking:
+                context = " ".join(known(c) for j, c in enumerate(clauses) if j != i)
+                add(f"{context} {clauses[i]}".strip())
+        for i in asking:
+            for start in (i - 2, i - 1, i):
+                if start >= 0:
+                    add(" ".join(clauses[start : i + 1]))
         return views
 
 

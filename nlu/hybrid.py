@@ -64,7 +64,9 @@ def rank(
         # The lexical engine ranked this very text already (its shortlist covers every region).
         lexical = [h for h in nlu.hits if not region or h.entry.region == region]
     else:
-        lexical = retriever.search(question, region, k=None if has_rasa else k, views=default_cues().views(question))
+        lexical = retriever.search(
+            question, region, k=None if has_rasa else k, views=default_cues().views(question, retriever.known_words)
+        )
     if strategy == "lexical" or not has_rasa or nlu is None:
         return lexical[:k]
     # Rasa learned its entries from Chinese examples (an entry's English title at most), so

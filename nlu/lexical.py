@@ -127,7 +127,8 @@ class LexicalInterpreter:
         chat = self.chat_intent(spelled)
         if chat is not None:
             return Understanding(text, chat[0], chat[1], self.name, lang, entities, normalized=query)
-        ranking = tuple(self.retriever.shortlist(query, views=default_cues().views(query)))
+        views = default_cues().views(query, self.retriever.known_words)
+        ranking = tuple(self.retriever.shortlist(query, views=views))
         region = entities.get("region")
         top = next((h for h in ranking if not region or h.entry.region == region), None)
         if top is None:

@@ -113,7 +113,11 @@ class Normalizer:
         # Targets map to themselves so a longer right word is never rewritten inside.
         self._abbrev = {**{v: v for v in data.abbreviations.values()}, **data.abbreviations}
         self._abbrev_re = _alternation(self._abbrev)
-        self._padding_re = _alternation(data.padding)
+        # A one-character particle is filler only at the end of a clause ("好的呀"), never
+        # inside a word ("干嘛").
+        words = [p for p in data.padding if len(p) > 1]
+        particles_end = [re.escape(p) + r"(?=[\s，,。.!！?？~…]|$)" for p in data.padding if len(p) == 1]
+        self._padding_re = re.compile("|".join([_alternation(words).pattern, *particles_end]))
         self._by_sound: dict[tuple[str, ...], set[str]] = defaultdict(set)
         self._by_mask: dict[str, set[str]] = defaultdict(set)
         latin: dict[str, set[str]] = defaultdict(set)
@@ -134,9 +138,7 @@ class Normalizer:
         # Places by their pinyin, for English questions ("daqiao", "hengqin"): only those
         # whose pinyin is no English word the knowledge base uses.
         place_terms = {_basic(p) for p in places if _CJK_RUN.fullmatch(_basic(p))}
-        self._places = {
-            "".join(lazy_pinyin(p)): p for p in place_terms if "".join(lazy_pinyin(p)) not in own_latin
-        }
+        self._places = {"".join(lazy_pinyin(p)): p for p in place_terms if "".join(lazy_pinyin(p)) not in own_latin}
         # Codes written without their dash or with spaces ("kjds001", "kjds 001").
         self._codes = {t.replace("-", ""): t for t in terms if _CODE.fullmatch(t) and "-" in t}
 
