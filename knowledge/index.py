@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 from rank_bm25 import BM25Okapi
@@ -121,7 +121,15 @@ class Retriever:
         self._words_bm25 = _Postings(self._bm25_words)
         self._bigrams_bm25 = _Postings(self._bm25_bigrams)
 
+    @cached_property
+    def _vocabulary_terms(self) -> frozenset[str]:
+        return frozenset(self._build_vocabulary_terms())
+
     def vocabulary_terms(self) -> set[str]:
+        """What a typo in a question may be corrected to (see ``_build_vocabulary_terms``)."""
+        return set(self._vocabulary_terms)
+
+    def _build_vocabulary_terms(self) -> set[str]:
         """What a typo in a question may be corrected to: the words of every entry (as
         indexed), the domain words, and the phrases of three to six characters that two or
         more entries use (单一窗口, 海关注册登记: terms jieba cuts in two), none across a particle."""

@@ -35,8 +35,19 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+# Latin text that says nothing about the user's language: addresses and codes
+# ("kj.singlewindow.shaanxi.cn 进去用啥登录" is a Chinese question).
+_NOT_WORDS = re.compile(
+    r"(?:https?://)?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+(?:/[!-~]*)?"  # web addresses
+    r"|[A-Za-z0-9.+\-]+@[A-Za-z0-9\-.]+"  # e-mail addresses
+    r"|(?<![A-Za-z0-9])[A-Za-z]*\d[A-Za-z0-9\-]*(?![A-Za-z0-9])"  # codes with digits: KJDS-003, GM0111...
+)
+
+
 def is_english(text: str) -> bool:
-    """True when the text is mostly Latin-script words (answer in English then)."""
+    """True when the text is mostly Latin-script words (answer in English then); web
+    addresses, e-mail addresses and codes do not count as words."""
+    text = _NOT_WORDS.sub(" ", text)
     letters = sum(ch.isascii() and ch.isalpha() for ch in text)
     cjk = len(_CJK.findall(text))
     return letters >= 4 and cjk * 2 < letters

@@ -18,6 +18,7 @@ from knowledge.text import normalize
 from nlu.cues import Cues, default_cues
 from nlu.hybrid import Strategy, rank
 from nlu.interpreter import Understanding
+from nlu.places import default_other_places
 
 __all__ = [
     "CONFIDENCE_THRESHOLD",
@@ -60,6 +61,8 @@ class Answer:
     regions: tuple[str, ...] = field(default=())  # regions answered; two when ambiguous
     # Entries close to the question but below the answer threshold ("did you mean"), best first.
     suggestions: tuple[str, ...] = ()
+    # Places the question names that no manual covers (上海, Shenzhen): why it is not answered.
+    elsewhere: tuple[str, ...] = ()
 
     @property
     def ambiguous(self) -> bool:
@@ -179,7 +182,8 @@ def answer_question(
         if wider and wider[0].entry.region != region and wider[0].confidence >= threshold:
             hits = [h for h in wider if h.entry.region == wider[0].entry.region]
             crossed = True
-    elsewhere = not named_region and bool(retriever.unknown_places(query))
+    places = [] if named_region else [*retriever.unknown_places(query), *default_other_places().find(query)]
+    elsewhere = bool(places)
     cues = default_cues()
     finished = cues.finished(query)
     if finished and not elsewhere:
@@ -198,7 +202,16 @@ def answer_question(
     if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0
         suggestions = () if elsewhere else _suggestions(hits)
-        return Answer(question, "", "fallback", conf, asked_region, fallback=True, suggestions=suggestions)
+        return Answer(
+            question,
+            "",
+            "fallback",
+            conf,
+            asked_region,
+            fallback=True,
+            suggestions=suggestions,
+            elsewhere=tuple(dict.fromkeys(places)),
+        )
 
     top = hits[0]
     chosen: list[Hit] = [top]

@@ -406,6 +406,10 @@ class Dialogue:
         region = region_named or state.region
         answer = answer_question(text, self.retriever, region=region, lang=lang, nlu=nlu, strategy=self.strategy)
         resume = self.forms.resume_offer(state) or self.wt.resume_offer(state)
+        if answer.fallback and answer.elsewhere:
+            body = self.msg.get("elsewhere", lang, place=(", " if lang == "en" else "、").join(answer.elsewhere))
+            replies = [self._say(state, body, self._buttons(lang, "human", "help"))]
+            return Outcome(state, replies + ([resume] if resume else []), answer)
         if answer.fallback and answer.suggestions:
             return Outcome(state, [self._suggest(state, answer)] + ([resume] if resume else []), answer)
         if answer.fallback:

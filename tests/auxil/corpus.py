@@ -37,11 +37,11 @@ from nlu.interpreter import Understanding
 
 __all__ = [
     "CORPUS_DIR",
-    "held_out_texts",
     "PARTS",
     "Item",
     "Report",
     "Verdict",
+    "held_out_texts",
     "judge",
     "load",
     "number_parts",

@@ -1,0 +1,83 @@
+"""Places in China outside the regions the manuals cover, in Chinese and in pinyin.
+
+"上海怎么办电子口岸卡" and "how do I register in Shenzhen" are about somewhere the manuals
+say nothing of, and must not get a Shaanxi or Zhuhai answer that happens to match their other
+words. The names come from python-stdnum's table of administrative divisions (the one its
+resident-ID check uses): every province and prefecture-level city, with and without its
+suffix (省, 市, 自治区 ...), and its pinyin for English questions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+import stdnum
+from pypinyin import lazy_pinyin
+
+__all__ = ["OtherPlaces", "default_other_places"]
+
+_LOC = Path(stdnum.__file__).resolve().parent / "cn" / "loc.dat"
+_NAME = re.compile(r'(?:province|county)="(?:\[[^\]]*\])?([^"]+)"')
+_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "地区", "省", "市", "盟")
+_LATIN = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+def _names() -> set[str]:
+    names: set[str] = set()
+    for line in _LOC.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        code, _, rest = stripped.partition(" ")
+        # Provinces (two digits) and prefectures (four digits ending in 00).
+        if not (len(code) == 2 or (len(code) == 4 and code.endswith("00") and code != "0000")):
+            continue
+        match = _NAME.search(rest)
+        if match is None or match.group(1) in {"市辖区", "县", "省直辖县级行政区划"}:
+            continue
+        name = match.group(1)
+        names.add(name)
+        for suffix in _SUFFIXES:
+            if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+                names.add(name[: -len(suffix)])
+                break
+    return names
+
+
+class OtherPlaces:
+    """Finds names of places other than ``covered`` (the regions' own places and every word
+    the knowledge base uses) in a question."""
+
+    def __init__(self, covered: Iterable[str], latin_words: Iterable[str] = ()) -> None:
+        ours = {c for c in covered if len(c) >= 2}
+        joined = "|".join(ours)
+
+        def ours_inside(name: str) -> bool:  # a word of ours inside the name, or the name in one of ours
+            parts = {name[i:j] for i in range(len(name)) for j in range(i + 2, len(name) + 1)}
+            return bool(parts & ours) or name in joined
+
+        self._chinese = sorted((n for n in _names() if not ours_inside(n)), key=len, reverse=True)
+        skip = set(latin_words)
+        self._pinyin = {"".join(lazy_pinyin(n)): n for n in self._chinese if "".join(lazy_pinyin(n)) not in skip}
+        self._pattern = re.compile("|".join(map(re.escape, self._chinese)))
+
+    def find(self, text: str) -> list[str]:
+        """The other places ``text`` names (normalised, lower-case text)."""
+        found = self._pattern.findall(text) if self._chinese else []
+        # In pinyin, as the user wrote it ("Shenzhen"): an English reply names it so.
+        found += [w.title() for w in _LATIN.findall(text) if w.replace("'", "") in self._pinyin]
+        return list(dict.fromkeys(found))
+
+
+@cache
+def default_other_places() -> OtherPlaces:
+    from knowledge.index import default_retriever
+
+    retriever = default_retriever()
+    vocabulary = retriever.vocabulary_terms() | retriever.place_names()
+    latin = {w for t in vocabulary for w in re.findall(r"[a-z]+", t.lower())}
+    provinces = {n for r in retriever.kb.regions.values() for n in (r.name, r.name + "省")}
+    return OtherPlaces(vocabulary | provinces, latin)
