@@ -252,6 +252,9 @@ class Assistant:
                     "channel": channel, "chat_id": chat_id, "conversation_id": outcome.notes.get("conversation_id"),
                     "update_id": getattr(event, "update_id", None), "event": type(event).__name__,
                     "engine": outcome.notes.get("nlu"), "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "answer": outcome.answer.intent if outcome.answer else None,
+                    "suggested": list(outcome.answer.suggestions) if outcome.answer else [],
+                    "suggestion_taken": outcome.notes.get("suggestion_taken"),
                 },
             )  # fmt: skip
         return outcome

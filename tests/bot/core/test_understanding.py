@@ -1,0 +1,107 @@
+"""Questions as users type them, through the lexical engine and the dialogue core.
+
+Each test is one mechanism (normalisation, focus on the asking clause, region by terms,
+composed answers, "did you mean", places the manuals do not cover), with phrasings written
+for the test, not taken from the corpora.
+"""
+
+from __future__ import annotations
+
+from bot.core.answering import answer_question
+from bot.core.events import ButtonPress
+from nlu.normalize import default_normalizer
+from tests.auxil.chat import Walk
+
+
+def ask(retriever, lexical, text, region=None):
+    return answer_question(text, retriever, region=region, nlu=lexical.parse_sync(text), strategy="lexical")
+
+
+def test_spelling_is_brought_to_the_manuals():
+    spell = default_normalizer().spell
+    assert spell("電子口岸卡怎麼辦") == "电子口岸卡怎么办"  # traditional characters
+    assert spell("宝鸡能办电子口暗卡吗") == "宝鸡能办电子口岸卡吗"  # a homophone
+    assert spell("营业执招要盖章吗") == "营业执照要盖章吗"
+    assert spell("账号末激活") == "账号未激活"  # a look-alike character
+    assert spell("单一窗户怎么注册") == "单一窗口怎么注册"  # one character wrong in a long term
+    assert spell("ＫＪＤＳ００１") == "kjds-001"  # full width, and the dash
+    assert spell("dyck账号") == "单一窗口账号"  # pinyin initials
+    # Right words are never changed, though one character away from a term.
+    assert spell("海关编码是多少") == "海关编码是多少"
+    assert spell("e-port card in english") == "e-port card in english"
+
+
+def test_padding_is_removed_for_the_search_only(lexical):
+    u = lexical.parse_sync("你好")
+    assert u.intent == "greet"  # "你好" is a greeting, not filler, when it is all there is
+    u = lexical.parse_sync("麻烦问下哈，这个委拖书有没有固定格式呀")
+    assert u.query.startswith("这个委托书") and "麻烦" not in u.query
+
+
+def test_a_story_before_the_question_does_not_hide_it(retriever, lexical):
+    a = ask(
+        retriever,
+        lexical,
+        "我们是咸阳一家做家居用品的新公司，老板让我负责这块，刚接手什么都不太懂，想先办电子口岸卡，要带哪些材料去建行",
+    )
+    assert not a.fallback and "授权委托书" in a.text
+
+
+def test_terms_of_one_manual_decide_the_region(retriever, lexical):
+    a = ask(retriever, lexical, "总署统一版接入那几份材料交到哪", region="shaanxi")
+    assert not a.fallback and a.regions == ("zhuhai",) and "【珠海】" in a.text
+
+
+def test_the_other_manual_answers_when_the_remembered_one_cannot(retriever, lexical):
+    a = ask(retriever, lexical, "身份证复印件空白的地方要写句什么话", region="zhuhai")
+    assert not a.fallback and a.regions == ("shaanxi",) and "同意使用本人信息" in a.text and "陕西手册" in a.text
+
+
+def test_what_next_follows_the_procedure(retriever, lexical):
+    a = ask(retriever, lexical, "我们海关注册登记已经弄好啦，接下来要干嘛", region="shaanxi")
+    assert a.text.startswith("下一步是第 3/5 步「电子口岸制卡」")
+    assert "来源：陕西手册 2.3" in a.text
+
+
+def test_what_next_inside_a_chain_of_the_manual(retriever, lexical):
+    a = ask(retriever, lexical, "线下身份核验通过了 之后呢")
+    assert "下一步：制卡机构制卡" in a.text
+
+
+def test_an_overview_lists_the_regions_steps(retriever, lexical):
+    a = ask(retriever, lexical, "珠海这边整个流程是怎样的")
+    assert not a.fallback and a.regions == ("zhuhai",)
+    for step in ("JC", "总署统一版", "本地备案", "系统备案"):
+        assert step in a.text
+
+
+def test_both_sides_of_a_comparison_are_answered(retriever, lexical):
+    a = ask(retriever, lexical, "web版跟mq版要传的东西有区别吗", region="shaanxi")
+    assert len(a.entry_ids) == 2 and "数据交换安全承诺书" in a.text and "电子签章授权委托书" in a.text
+    assert a.text.count("来源：") == 2
+
+
+def test_an_answer_without_what_was_asked_is_not_given(retriever, lexical):
+    a = ask(retriever, lexical, "宝鸡那个建行网点周六上班不")
+    assert a.fallback and a.suggestions  # the branch is one tap away, its hours are in no manual
+
+
+def test_near_misses_become_suggestions_and_one_tap_answers(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    text = walk.say("批下来之后账号和证书会发到哪里呢")
+    assert "您是不是想问" in text
+    labels = [b.label for b in walk.replies[0].buttons]
+    assert 2 <= len(labels) <= 4 and labels[-1] == "转人工"
+    payload = walk.replies[0].buttons[0].payload
+    assert payload.startswith("kb:")
+    out = dialogue.handle(walk.state, ButtonPress(payload, at=walk.at))
+    assert out.notes["suggestion_taken"] == payload[3:]
+    assert out.answer is not None and not out.answer.fallback and "来源：" in out.replies[0].text
+
+
+def test_places_no_manual_covers_are_said_so_in_the_users_language(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    assert "只有陕西和珠海" in walk.say("我们公司在杭州，电子口岸卡在哪办")
+    text = walk.say("Where do I get the e-port card in Chengdu?")
+    assert "only have the Shaanxi and Zhuhai" in text and "Chengdu" in text
+    assert "转人工" not in text and walk.buttons()[0] == "Human"
