@@ -21,7 +21,7 @@ from rapidfuzz import fuzz, process
 
 from knowledge.loader import DATA_DIR, KnowledgeBase, load_default
 from knowledge.render import search_texts
-from knowledge.schema import BranchEntry, Entry, TermEntry
+from knowledge.schema import BranchEntry, CodeEntry, Entry, TermEntry
 from knowledge.text import Tokenizer, load_lexicon, normalize
 
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
@@ -31,6 +31,8 @@ __all__ = ["SHORTLIST", "Hit", "Retriever", "default_retriever", "domain_words"]
 # The IDF weight of words only one manual uses that places a question in that manual.
 _OWN_TERMS_MIN = 2.0
 _OWN_TERM_ENTRIES = 3
+# Added to the confidence of the entries a question names (a branch's city, a code).
+_NAMED_BONUS = 0.12
 # What a view (the asking clause of a longer message) is worth beside the whole message.
 _VIEW_DISCOUNT = 0.9
 # How many entries an answer considers (``nlu.hybrid.rank``), and so how many of each region
@@ -118,6 +120,22 @@ class Retriever:
         for key, names in self._region_names.items():
             for name in names:
                 self._named_region[name] = self._named_region.get(name, self._none) | self._in_region[key]
+        # What an entry is about by name: a branch's city, district and name, a code entry's
+        # codes and places. A question that names one of these is about such an entry
+        # ("商洛的企业去哪办卡", "480040是哪里的"), whatever its other words.
+        places = {alias for alias, _key in self._aliases}
+        named: dict[str, set[int]] = {}
+        for i, d in enumerate(self._docs):
+            e = d.entry
+            names: list[str] = []
+            if isinstance(e, BranchEntry):
+                names = [e.city, e.district, e.name]
+            elif isinstance(e, CodeEntry):
+                names = [e.code, *e.codes, *(k for k in e.keywords if normalize(k) in places)]
+            for name in names:
+                if len(normalize(name)) >= 2:
+                    named.setdefault(normalize(name), set()).add(i)
+        self._about = [(name, _mask(n, owners)) for name, owners in sorted(named.items(), key=lambda kv: -len(kv[0]))]
         self._words_bm25 = _Postings(self._bm25_words)
         self._bigrams_bm25 = _Postings(self._bm25_bigrams)
 
@@ -323,6 +341,11 @@ class Retriever:
             np.maximum.at(fuzzy, self._phrase_owner, ratios / 100.0)
 
         confidence = 0.5 * word_cov + 0.3 * b_cov + 0.2 * fuzzy
+        named = np.zeros(n)
+        for name, owners in self._about:
+            if name in canonical:
+                named = np.maximum(named, owners * _NAMED_BONUS)
+        confidence = confidence + named
         confidence = np.where(fuzzy >= 0.85, np.maximum(confidence, fuzzy), confidence)
         score = confidence + 0.25 * (word_scores / top_word) + 0.15 * (bigram_scores / top_bigram)
         return score, confidence
@@ -356,6 +379,12 @@ class _Postings:
             docs, tf = self.postings[term]
             score[docs] += (self.idf.get(term) or 0) * (tf * (self.k1 + 1) / (tf + self.norm[docs]))
         return score
+
+
+def _mask(n: int, owners: set[int]) -> np.ndarray:
+    mask = np.zeros(n)
+    mask[list(owners)] = 1.0
+    return mask
 
 
 def _incidence(n: int, sets: Iterable[set[str]]) -> dict[str, np.ndarray]:

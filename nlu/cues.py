@@ -60,6 +60,14 @@ class Cues:
         }
 
     # ------------------------------------------------------------------ kinds
+    def asked_attributes(self, question: str) -> list[str]:
+        """What the question asks for: hours, fee, address, phone, duration."""
+        return [name for name, (asks, _evidence) in self._attributes.items() if asks.search(question)]
+
+    def shows(self, attributes: Iterable[str], answer: str) -> bool:
+        """Whether ``answer`` shows every one of ``attributes``."""
+        return all(self._attributes[name][1].search(answer) for name in attributes)
+
     def unanswered_attributes(self, question: str, answer: str) -> list[str]:
         """What the question asks for (hours, fee, address, phone, duration) that the answer
         does not show: an answer about the right thing that lacks what was asked."""

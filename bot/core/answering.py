@@ -74,6 +74,33 @@ def source_line(cite: str, lang: str) -> str:
     return f"Source: {cite}" if lang == "en" else f"来源：{cite}"
 
 
+# An entry this close to the best (by ranking score) that shows what was asked goes first.
+_ASKED_MARGIN = 0.8
+
+
+def _showing_what_was_asked(query: str, hits: list[Hit], retriever: Retriever, cues: Cues) -> list[Hit]:
+    """ "DXPID大概多久能下来": of the best entries, the one that gives a duration answers it;
+    the best entry about DXPID without one does not. Hours, fees, addresses and phones alike."""
+    asked = cues.asked_attributes(query)
+    if not asked:
+        return hits
+    kb = retriever.kb
+
+    def shows(hit: Hit) -> bool:
+        return cues.shows(asked, "\n".join(answer_lines(hit.entry, kb)))
+
+    top = hits[0]
+    if shows(top):
+        return hits
+    for i, hit in enumerate(hits[1:4], start=1):
+        if hit.score < _ASKED_MARGIN * top.score:
+            break
+        if shows(hit):
+            better = Hit(hit.entry, top.score, max(hit.confidence, top.confidence))
+            return [better, *hits[:i], *hits[i + 1 :]]
+    return hits
+
+
 # A marker score: this hit is the second side of a comparison, to be answered beside the first.
 _SIDE = -1.0
 
@@ -196,6 +223,7 @@ def answer_question(
         if parts:
             return _overview_answer(question, parts, retriever, lang, msg)
     if hits and not elsewhere:
+        hits = _showing_what_was_asked(query, hits, retriever, cues)
         both = _both_sides(query, hits, retriever, hits[0].entry.region if crossed else asked_region, threshold, cues)
         if both is not None:
             hits = both
