@@ -127,12 +127,12 @@ class Retriever:
         named: dict[str, set[int]] = {}
         for i, d in enumerate(self._docs):
             e = d.entry
-            names: list[str] = []
+            about: list[str] = []
             if isinstance(e, BranchEntry):
-                names = [e.city, e.district, e.name]
+                about = [e.city, e.district, e.name]
             elif isinstance(e, CodeEntry):
-                names = [e.code, *e.codes, *(k for k in e.keywords if normalize(k) in places)]
-            for name in names:
+                about = [e.code, *e.codes, *(k for k in e.keywords if normalize(k) in places)]
+            for name in about:
                 if len(normalize(name)) >= 2:
                     named.setdefault(normalize(name), set()).add(i)
         self._about = [(name, _mask(n, owners)) for name, owners in sorted(named.items(), key=lambda kv: -len(kv[0]))]
