@@ -86,6 +86,7 @@ test: lint typecheck export-check unit eval eval-lexical
 bench: $(STAMP) $(AGENT_STAMP) model
 	$(BIN)/python bench/answer_latency.py
 	$(BIN)/python bench/nlu_compare.py
+	$(BIN)/python bench/understanding.py
 	$(BIN)/python bench/walkthrough_latency.py
 	$(BIN)/python bench/form_render.py --pdf
 	$(BIN)/python bench/http_client.py

@@ -33,6 +33,8 @@ _OWN_TERMS_MIN = 2.0
 _OWN_TERM_ENTRIES = 3
 # Added to the confidence of the entries a question names (a branch's city, a code).
 _NAMED_BONUS = 0.12
+# Question words whose coverage columns are kept (a few hundred kilobytes).
+_COLUMN_CACHE = 4096
 # What a view (the asking clause of a longer message) is worth beside the whole message.
 _VIEW_DISCOUNT = 0.9
 # How many entries an answer considers (``nlu.hybrid.rank``), and so how many of each region
@@ -136,6 +138,7 @@ class Retriever:
                 if len(normalize(name)) >= 2:
                     named.setdefault(normalize(name), set()).add(i)
         self._about = [(name, _mask(n, owners)) for name, owners in sorted(named.items(), key=lambda kv: -len(kv[0]))]
+        self._columns: dict[str, tuple[float, np.ndarray]] = {}
         self._words_bm25 = _Postings(self._bm25_words)
         self._bigrams_bm25 = _Postings(self._bm25_bigrams)
 
@@ -227,21 +230,28 @@ class Retriever:
         others = [key for key, wt in weight.items() if wt > 0 and key not in strong]
         return strong[0] if len(strong) == 1 and not others else None
 
-    def unknown_places(self, text: str) -> list[str]:
-        """Places the question names that no entry and no region knows ("上海海关", "深圳").
-
-        The manuals cover Shaanxi and Zhuhai only, so such a question is about somewhere
-        else and must not be answered with a Shaanxi or Zhuhai fact that happens to match
-        its other words.
-        """
-        known = self._vocabulary
-        return [
-            p
-            for p in self.tok.places(text)
-            if p not in known and not any(p in alias or alias in p for alias, _ in self._aliases)
-        ]
-
     # ------------------------------------------------------------------ search
+    def _word_column(self, w: str) -> tuple[float, np.ndarray]:
+        """A question word's IDF and what it adds to each document's coverage (its IDF where
+        the document has it, a share of it where the document has its character bigrams: a
+        compound written another way; a region's own name is implied by its entries).
+        Cached: the same words come back in every view of a message and in many messages."""
+        cached = self._columns.get(w)
+        if cached is not None:
+            return cached
+        idf = self._idf(w)
+        present = self._has_word.get(w, self._none) | self._named_region.get(w, self._none)
+        if len(w) >= 2 and not w.isascii():
+            grams = [w[j : j + 2] for j in range(len(w) - 1)]
+            share = sum(self._has_bigram.get(g, self._none).astype(np.float64) for g in grams) / len(grams)
+            column = np.where(present, idf, idf * 0.6 * share)
+        else:
+            column = np.where(present, idf, 0.0)
+        if len(self._columns) >= _COLUMN_CACHE:
+            self._columns.clear()
+        self._columns[w] = (idf, column)
+        return idf, column
+
     def _idf(self, word: str) -> float:
         return max(float(self._bm25_words.idf.get(word, self._max_idf)), 0.05)
 
@@ -301,8 +311,8 @@ class Retriever:
         """Every document's ranking score and answer confidence for ``text`` (None: nothing
         in it to look up)."""
         canonical = self.tok.canonical(text)
-        q_words = list(dict.fromkeys(self.tok.words(text, search_mode=False)))
-        q_bigrams = list(dict.fromkeys(self.tok.bigrams(text)))
+        q_words = list(dict.fromkeys(self.tok.words(canonical, canonical=False, search_mode=False)))
+        q_bigrams = list(dict.fromkeys(self.tok.bigrams(canonical, canonical=False)))
         if not q_bigrams and not any(len(w) >= 3 or (w.isalpha() and len(w) >= 2) for w in q_words):
             return None  # nothing to look up: punctuation, a lone digit ("2"), a stray letter
         n = len(self._docs)
@@ -314,17 +324,11 @@ class Retriever:
         # Coverage: the IDF-weighted share of the question's words a document has. A word
         # it lacks counts in part when it has the word's character bigrams (a compound
         # written another way); a region's own name is implied by that region's entries.
-        w_idf = [(w, self._idf(w)) for w in q_words]
-        total = sum(idf for _, idf in w_idf)
+        columns = [self._word_column(w) for w in q_words]
+        total = sum(idf for idf, _ in columns)
         covered = np.zeros(n)
-        for w, idf in w_idf:
-            present = self._has_word.get(w, self._none) | self._named_region.get(w, self._none)
-            if len(w) >= 2 and not w.isascii():
-                grams = [w[j : j + 2] for j in range(len(w) - 1)]
-                share = sum(self._has_bigram.get(g, self._none).astype(np.float64) for g in grams) / len(grams)
-                covered += np.where(present, idf, idf * 0.6 * share)
-            else:
-                covered += np.where(present, idf, 0.0)
+        for _idf, column in columns:
+            covered += column
         word_cov = covered / total if total else covered
         b_idf = [(b, self._bigram_idf(b)) for b in q_bigrams]
         b_total = sum(idf for _, idf in b_idf)

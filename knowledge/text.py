@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jieba
-import jieba.posseg
 import yaml
 
 __all__ = ["Lexicon", "Tokenizer", "is_english", "load_lexicon", "normalize"]
@@ -27,6 +26,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9'_-]*|\d+[a-z0-9-]*")
 _SPACE = re.compile(r"\s+")
+_CUT_CACHE = 8192
 
 
 def normalize(text: str) -> str:
@@ -82,7 +82,6 @@ class Tokenizer:
     def __init__(self, lexicon: Lexicon, domain_words: Iterable[str]) -> None:
         self.lexicon = lexicon
         self._jieba = jieba.Tokenizer()
-        self._pos = jieba.posseg.POSTokenizer(self._jieba)
         # Longest first so a long synonym ("哪个地方") wins over a short one inside it.
         self._synonyms = sorted(lexicon.synonyms.items(), key=lambda kv: -len(kv[0]))
         for word in {normalize(w) for w in domain_words}:
@@ -92,6 +91,20 @@ class Tokenizer:
             if _CJK.search(target):
                 self._jieba.add_word(target, freq=20000)
         self._jieba.initialize()
+        self._cuts: dict[tuple[str, bool], tuple[str, ...]] = {}
+
+    def _cut(self, run: str, search_mode: bool) -> tuple[str, ...]:
+        """jieba's words of one run of Chinese, cached: the clauses of a message come back
+        in each of its views."""
+        key = (run, search_mode)
+        cached = self._cuts.get(key)
+        if cached is None:
+            cut = self._jieba.cut_for_search if search_mode else self._jieba.cut
+            cached = tuple(cut(run))
+            if len(self._cuts) >= _CUT_CACHE:
+                self._cuts.clear()
+            self._cuts[key] = cached
+        return cached
 
     def is_word(self, text: str) -> bool:
         """Whether jieba's dictionary (with the domain words) knows ``text`` as a word."""
@@ -118,22 +131,14 @@ class Tokenizer:
         text = self.canonical(text) if canonical else normalize(text)
         out: list[str] = []
         stop = self.lexicon.stopwords
-        cut = self._jieba.cut_for_search if search_mode else self._jieba.cut
         for run in _CJK_RUN.findall(text):
-            for tok in cut(run):
-                if tok not in stop:
-                    out.append(tok)
+            out.extend(tok for tok in self._cut(run, search_mode) if tok not in stop)
         latin = _CJK_RUN.sub(" ", text)
         for tok in _LATIN_WORD.findall(latin):
             tok = _stem(tok.strip("'-_"))
             if tok and tok not in stop:
                 out.append(tok)
         return out
-
-    def places(self, text: str) -> list[str]:
-        """Place names (jieba's ``ns`` tag) in the text."""
-        text = self.canonical(text)
-        return [pair.word for run in _CJK_RUN.findall(text) for pair in self._pos.cut(run) if pair.flag == "ns"]
 
     def bigrams(self, text: str, *, canonical: bool = True) -> list[str]:
         """Overlapping CJK character bigrams (single characters for one-character runs)."""

@@ -25,6 +25,10 @@ _CLAUSE_SPLIT = re.compile(r"[，,。!！？?；;…~\n]+|(?<![a-z0-9])\.|(?<=[\
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # A view of a message must still say something: this many CJK characters (or Latin letters).
 _MIN_VIEW = 4
+# Asking clauses of one message that get views of their own (the last ones).
+_ASKING_VIEWS = 2
+# At most this many views of one message (each costs a search).
+_MAX_VIEWS = 5
 
 
 def _pattern(words: Iterable[str]) -> re.Pattern[str]:
@@ -145,15 +149,16 @@ class Cues:
             if view not in views and _says_enough(view):
                 views.append(view)
 
+        asking = asking[-_ASKING_VIEWS:]  # the last questions of a long message: its point
         if known is not None:
             for i in asking:
                 context = " ".join(known(c) for j, c in enumerate(clauses) if j != i)
                 add(f"{context} {clauses[i]}".strip())
-        for i in asking:
-            for start in (i - 2, i - 1, i):
-                if start >= 0:
-                    add(" ".join(clauses[start : i + 1]))
-        return views
+        last = asking[-1]
+        for start in (last - 1, last, last - 2):
+            if start >= 0:
+                add(" ".join(clauses[start : last + 1]))
+        return views[:_MAX_VIEWS]
 
 
 def _head(side: str) -> int:

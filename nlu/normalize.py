@@ -118,6 +118,8 @@ class Normalizer:
         words = [p for p in data.padding if len(p) > 1]
         particles_end = [re.escape(p) + r"(?=[\s，,。.!！?？~…]|$)" for p in data.padding if len(p) == 1]
         self._padding_re = re.compile("|".join([_alternation(words).pattern, *particles_end]))
+        self._firsts = frozenset((len(t), t[0]) for t in self._terms)
+        self._seconds = frozenset((len(t), t[1]) for t in self._terms)
         self._by_sound: dict[tuple[str, ...], set[str]] = defaultdict(set)
         self._by_mask: dict[str, set[str]] = defaultdict(set)
         latin: dict[str, set[str]] = defaultdict(set)
@@ -182,6 +184,16 @@ class Normalizer:
 
     def _candidate(self, window: str, sound: tuple[str, ...]) -> str | None:
         """The one vocabulary term ``window`` is a typo of, if there is exactly one."""
+        size = len(window)
+        # A term with one character wrong keeps its first or its second character.
+        heads = {window[0], self._data.lookalike.get(window[0], window[0])}
+        seconds = {window[1], self._data.lookalike.get(window[1], window[1])}
+        if not (
+            any((size, h) in self._firsts for h in heads)
+            or any((size, c) in self._seconds for c in seconds)
+            or (size >= _SOUND_MIN and sound in self._by_sound)
+        ):
+            return None
         found = set(self._by_sound.get(sound, ())) if len(window) >= _SOUND_MIN else set()
         fixed = "".join(self._data.lookalike.get(ch, ch) for ch in window)
         if fixed != window and fixed in self._terms:

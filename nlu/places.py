@@ -4,7 +4,7 @@
 say nothing of, and must not get a Shaanxi or Zhuhai answer that happens to match their other
 words. The names come from python-stdnum's table of administrative divisions (the one its
 resident-ID check uses): every province and prefecture-level city, with and without its
-suffix (省, 市, 自治区 ...), and its pinyin for English questions.
+suffix (省, 市, 自治区 ...), the county-level cities, and their pinyin for English questions.
 """
 
 from __future__ import annotations
@@ -32,13 +32,15 @@ def _names() -> set[str]:
         if not stripped or stripped.startswith("#"):
             continue
         code, _, rest = stripped.partition(" ")
-        # Provinces (two digits) and prefectures (four digits ending in 00).
-        if not (len(code) == 2 or (len(code) == 4 and code.endswith("00") and code != "0000")):
-            continue
         match = _NAME.search(rest)
         if match is None or match.group(1) in {"市辖区", "县", "省直辖县级行政区划"}:
             continue
         name = match.group(1)
+        # Provinces (two digits), prefectures (four digits ending in 00) and county-level
+        # cities (义乌市); not districts and counties, whose names are often plain words.
+        prefecture = len(code) == 4 and code.endswith("00") and code != "0000"
+        if not (len(code) == 2 or prefecture or (len(code) == 4 and name.endswith("市"))):
+            continue
         names.add(name)
         for suffix in _SUFFIXES:
             if name.endswith(suffix) and len(name) - len(suffix) >= 2:

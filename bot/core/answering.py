@@ -209,7 +209,7 @@ def answer_question(
         if wider and wider[0].entry.region != region and wider[0].confidence >= threshold:
             hits = [h for h in wider if h.entry.region == wider[0].entry.region]
             crossed = True
-    places = [] if named_region else [*retriever.unknown_places(query), *default_other_places().find(query)]
+    places = [] if named_region else default_other_places().find(query)
     elsewhere = bool(places)
     cues = default_cues()
     finished = cues.finished(query)
