@@ -103,7 +103,11 @@ class Cues:
         before = text[: cue.start()]
         if not before.strip(" ，,。"):  # "下一步是什么": the next after what was said before
             return ""
-        thing = before.strip(" ，,。!！")
+        return self.without_done(before)
+
+    def without_done(self, thing: str) -> str:
+        """``thing`` without the words that say it is finished ("海关注册登记弄完了" -> 海关注册登记)."""
+        thing = thing.strip(" ，,。!！")
         while (mark := self._done_end.search(thing)) is not None and mark.start() > 0:
             thing = thing[: mark.start()].strip(" ，,。!！")
         return re.sub(r"^(?:我们|我|已经|都)+", "", thing)

@@ -23,6 +23,7 @@ from knowledge.procedure import Procedure, Step
 from knowledge.render import title
 from knowledge.schema import Entry
 from knowledge.text import normalize
+from nlu.cues import default_cues
 
 __all__ = ["Next", "Overview", "chains", "find_next", "find_overview", "similarity"]
 
@@ -79,10 +80,11 @@ class Next:
 def _content(thing: str, retriever: Retriever) -> str:
     """``thing`` without its region ("陕西单一窗口注册": the region says nothing about which
     step) and punctuation."""
+    for place in retriever.place_words(thing):
+        thing = normalize(thing).replace(place + "这边", "").replace(place + "的", "").replace(place, "")
     for r in retriever.kb.regions.values():
-        for name in (r.name + "省", r.name + "市", r.name + "这边", r.name + "的", r.name):
-            thing = thing.replace(name, "")
-    return re.sub(r"[\s\W_]+", "", thing)
+        thing = thing.replace(r.name + "省", "").replace(r.name, "")
+    return re.sub(r"[\s\W_]+|这边|那边", "", thing)
 
 
 def _says_something(thing: str, retriever: Retriever) -> bool:
@@ -117,7 +119,7 @@ def find_next(thing: str, retriever: Retriever, region: str | None) -> Next | No
     """What comes after ``thing`` in ``region``'s procedure (both regions when None)."""
     kb = retriever.kb
     regions = [region] if region else list(kb.procedures)
-    thing = _content(thing, retriever)
+    thing = default_cues().without_done(_content(thing, retriever))
     best: tuple[float, Next | None] = (0.0, None)
     for key in regions:
         proc = kb.procedures.get(key)
