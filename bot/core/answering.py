@@ -203,6 +203,7 @@ def answer_question(
     asked_region = named_region or own_region or region
     hits = rank(query, retriever, region=asked_region, nlu=nlu, strategy=strategy)
     crossed = own_region is not None and region is not None and own_region != region
+    wider: list[Hit] = []
     if not named_region and not own_region and region and (not hits or hits[0].confidence < threshold):
         # The remembered region has no answer: the other manual may (said with its name).
         wider = rank(query, retriever, region=None, nlu=nlu, strategy=strategy)
@@ -229,7 +230,8 @@ def answer_question(
             hits = both
     if not hits or hits[0].confidence < threshold or elsewhere:
         conf = hits[0].confidence if hits else 0.0
-        suggestions = () if elsewhere else _suggestions(hits)
+        # Near misses of the remembered region first, else of either manual.
+        suggestions = () if elsewhere else (_suggestions(hits) or _suggestions(wider))
         return Answer(
             question,
             "",

@@ -62,6 +62,25 @@ async def test_start_question_and_answer_with_source(tmp_path):
         assert 'portpal_nlu_engine_total{engine="lexical"} 1.0' in text
 
 
+async def test_questions_as_users_type_them_and_a_did_you_mean_tap(tmp_path):
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        user = TgUser(api, bot, CHAT)
+        # Traditional characters and a homophone typo, answered from the manual.
+        answer = await user.say("請問寶雞那邊辦電子口暗卡去哪")
+        assert "陕西省宝鸡市渭滨区红旗路36号" in answer and "来源：陕西手册 2.3.3" in answer
+        # A place no manual covers: said so, a human offered.
+        assert "只有陕西和珠海" in await user.say("我们在苏州 电子口岸卡怎么办")
+        assert "转人工" in user.buttons()
+        # A near miss: "did you mean" as inline buttons; one tap answers and the keyboard goes.
+        text = await user.say("批下来之后账号和证书会发到哪里呢")
+        assert "您是不是想问" in text
+        message_id, keys = api.last_keyboard(CHAT)
+        assert all(data.startswith("kb:") for label, data in keys if label != "转人工")
+        first = next(label for label, data in keys if data.startswith("kb:"))
+        tapped = await user.press(first)
+        assert "来源：" in tapped and (CHAT, message_id) in api.markups_removed
+
+
 async def test_button_runs_the_walkthrough_and_a_keyboard_works_once(tmp_path):
     async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
         user = TgUser(api, bot, CHAT)
