@@ -57,6 +57,7 @@ class Cues:
         self._overview = _pattern(raw["overview"])
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
+        self._plural = _pattern(raw.get("plural") or ["两个"])
         attributes: dict[str, dict[str, Any]] = raw.get("attributes") or {}
         self._attributes = {
             name: (_pattern(spec["asks"]), re.compile(str(spec["evidence"]), re.IGNORECASE))
@@ -111,6 +112,10 @@ class Cues:
         while (mark := self._done_end.search(thing)) is not None and mark.start() > 0:
             thing = thing[: mark.start()].strip(" ，,。!！")
         return re.sub(r"^(?:我们|我|已经|都)+", "", thing)
+
+    def wants_all(self, text: str) -> bool:
+        """Whether the text asks for every one of something (两个代码, 分别, both, all)."""
+        return bool(self._plural.search(text) or self._compare.search(text) or self._joiner.search(text))
 
     def compares(self, text: str) -> bool:
         """Whether the text asks about two things side by side (区别, 一样吗, 分别, both)."""

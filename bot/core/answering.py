@@ -13,9 +13,10 @@ from bot.core.compose import Next, Overview, find_next, find_overview
 from bot.core.messages import Messages, default_messages
 from knowledge.index import Hit, Retriever
 from knowledge.render import answer_lines, title
-from knowledge.schema import BranchEntry, Entry
+from knowledge.schema import BranchEntry, CodeEntry, Entry
 from knowledge.text import normalize
 from nlu.cues import Cues, default_cues
+from nlu.gazetteer import default_gazetteer
 from nlu.hybrid import Strategy, rank
 from nlu.interpreter import Understanding
 from nlu.places import default_other_places
@@ -143,6 +144,23 @@ def _suggestions(hits: list[Hit]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h.entry.id for h in near if h.confidence >= floor))[:SUGGESTIONS]
 
 
+def _place_codes(retriever: Retriever, top: CodeEntry, question: str) -> list[Entry]:
+    """Every code of the place asked about ("斗门两个代码": 主管海关 and 检验检疫机构), when the
+    question wants them all; the codes of a place are those whose entries name it."""
+    gazetteer = default_gazetteer()
+    place = gazetteer.values(question).get("district")
+    if place is None or gazetteer.values(" ".join(top.keywords)).get("district") != place:
+        return [top]
+    codes = [
+        e
+        for e in retriever.kb.entries
+        if isinstance(e, CodeEntry)
+        and e.region == top.region
+        and gazetteer.values(" ".join(e.keywords)).get("district") == place
+    ]
+    return [top, *(e for e in codes if e.id != top.id)]
+
+
 def _city_branches(retriever: Retriever, top: BranchEntry, question: str) -> list[Entry]:
     """All branches of the city asked about, unless the question singles one out."""
     norm = normalize(question)
@@ -259,6 +277,8 @@ def answer_question(
         group: list[Entry] = [hit.entry]
         if isinstance(hit.entry, BranchEntry):
             group = _city_branches(retriever, hit.entry, query)
+        elif isinstance(hit.entry, CodeEntry) and cues.wants_all(query):
+            group = _place_codes(retriever, hit.entry, query)
         if lines:
             lines.append("")
         several_regions = len({h.entry.region for h in chosen}) > 1
