@@ -105,3 +105,10 @@ def test_places_no_manual_covers_are_said_so_in_the_users_language(dialogue, lex
     text = walk.say("Where do I get the e-port card in Chengdu?")
     assert "only have the Shaanxi and Zhuhai" in text and "Chengdu" in text
     assert "转人工" not in text and walk.buttons()[0] == "Human"
+
+
+def test_all_codes_of_an_area_when_asked_for_them_all(retriever, lexical):
+    a = ask(retriever, lexical, "横琴那边报关报检的两个代码分别是多少")
+    assert "5795" in a.text and "485400" in a.text and len(a.entry_ids) == 2
+    one = ask(retriever, lexical, "横琴的主管海关代码")
+    assert "5795" in one.text and "485400" not in one.text
