@@ -137,10 +137,9 @@ class Normalizer:
         self._latin = {
             k: next(iter(v)) for k, v in latin.items() if len(v) == 1 and len(k) >= _INITIALS_MIN and k not in own_latin
         }
-        # Places by their pinyin, for English questions ("daqiao", "hengqin"): only those
-        # whose pinyin is no English word the knowledge base uses.
+        # Places by their pinyin, for English questions ("daqiao", "hengqin").
         place_terms = {_basic(p) for p in places if _CJK_RUN.fullmatch(_basic(p))}
-        self._places = {"".join(lazy_pinyin(p)): p for p in place_terms if "".join(lazy_pinyin(p)) not in own_latin}
+        self._places = {"".join(lazy_pinyin(p)): p for p in place_terms}
         # Codes written without their dash or with spaces ("kjds001", "kjds 001").
         self._codes = {t.replace("-", ""): t for t in terms if _CODE.fullmatch(t) and "-" in t}
 
