@@ -17,23 +17,11 @@ from bot.core.events import TextMessage
 from bot.core.state import ConversationState
 from nlu.gazetteer import default_gazetteer
 from nlu.rasa import RasaInterpreter
+from tests.auxil.corpus import number_parts, squash
 
 pytestmark = pytest.mark.corpus
 
 QUESTIONS = Path(__file__).resolve().parent / "data" / "questions.yaml"
-_NUMBER = re.compile(r"\d[\d\-]{3,}\d")
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
-def _number_parts(text: str) -> set[str]:
-    parts: set[str] = set()
-    for token in _NUMBER.findall(_squash(text)):
-        parts.add(token.replace("-", ""))
-        parts.update(p for p in token.split("-") if p)
-    return parts
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +42,7 @@ def test_question_set_shape(questions, kb):
 
 
 def _score(questions, dialogue, understandings, manual_texts):
-    manual_parts = set().union(*(_number_parts(t) for t in manual_texts)) | {"88888888"}
+    manual_parts = set().union(*(number_parts(t) for t in manual_texts)) | {"88888888"}
     correct, failures, fabricated = 0, [], []
     for item, understanding in zip(questions, understandings, strict=True):
         outcome = dialogue.handle(ConversationState(), TextMessage(item["q"]), understanding)
@@ -64,12 +52,12 @@ def _score(questions, dialogue, understandings, manual_texts):
             ok = fallback
             flat = ""
         else:
-            flat = _squash(answer)
-            ok = not fallback and all(any(_squash(str(s)) in flat for s in group) for group in item["expect"])
+            flat = squash(answer)
+            ok = not fallback and all(any(squash(str(s)) in flat for s in group) for group in item["expect"])
         correct += ok
         if not ok:
             failures.append(f"{item['id']} {item['q']}: fallback={fallback} {flat[:80] if not fallback else ''}")
-        bad = _number_parts(answer) - manual_parts
+        bad = number_parts(answer) - manual_parts
         if bad:
             fabricated.append((item["id"], sorted(bad)))
     return correct / len(questions), failures, fabricated

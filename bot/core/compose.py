@@ -87,6 +87,18 @@ def _content(thing: str, retriever: Retriever) -> str:
     return re.sub(r"[\s\W_]+|这边|那边", "", thing)
 
 
+def _named_step(thing: str, kb: KnowledgeBase, regions: list[str]) -> tuple[float, tuple[Procedure, int] | None]:
+    """The step of ``regions``' procedures whose title ``thing`` names best, with its score."""
+    best: tuple[float, tuple[Procedure, int] | None] = (0.0, None)
+    for key in regions:
+        proc = kb.procedures.get(key)
+        for i, step in enumerate(proc.steps if proc else ()):
+            score = similarity(thing, step.title.zh)
+            if proc is not None and score > best[0]:
+                best = (score, (proc, i))
+    return best
+
+
 def _says_something(thing: str, retriever: Retriever) -> bool:
     """Whether ``thing`` holds a word more specific than the procedure's everyday ones
     (跨境电商, 企业, 办理): a word at most a fifth of the entries use."""
@@ -120,15 +132,12 @@ def find_next(thing: str, retriever: Retriever, region: str | None) -> Next | No
     kb = retriever.kb
     regions = [region] if region else list(kb.procedures)
     thing = default_cues().without_done(_content(thing, retriever))
-    best: tuple[float, Next | None] = (0.0, None)
+    score, named = _named_step(thing, kb, regions)
+    best: tuple[float, Next | None] = (score, _next_step(kb, named[0], named[1]) if named else None)
     for key in regions:
         proc = kb.procedures.get(key)
         if proc is None:
             continue
-        for i, step in enumerate(proc.steps):
-            score = similarity(thing, step.title.zh)
-            if score > best[0]:
-                best = (score, _next_step(kb, proc, i))
         for entry in (e for e in kb.entries if e.region == key):
             for chain in chains(entry):
                 for j, element in enumerate(chain):
@@ -189,17 +198,10 @@ def find_overview(thing: str, retriever: Retriever, region: str | None) -> list[
     kb = retriever.kb
     thing = _content(thing, retriever)
     regions = [region] if region else list(kb.procedures)
-    best: tuple[float, Overview | None] = (0.0, None)
-    for key in regions:
-        proc = kb.procedures.get(key)
-        if proc is None:
-            continue
-        for i, step in enumerate(proc.steps):
-            score = similarity(thing, step.title.zh)
-            if score > best[0]:
-                best = (score, Overview(key, step=step, step_number=i + 1, steps_total=len(proc.steps)))
-    if best[1] is not None and best[0] >= _MATCH_MIN:
-        return [best[1]]
+    score, named = _named_step(thing, kb, regions)
+    if named is not None and score >= _MATCH_MIN:
+        step_of, i = named
+        return [Overview(step_of.region, step=step_of.steps[i], step_number=i + 1, steps_total=len(step_of.steps))]
     if _says_something(thing, retriever):
         return []  # about something else than a step ("入驻一共分几步"): the search knows better
     out = []
