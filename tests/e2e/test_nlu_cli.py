@@ -123,8 +123,10 @@ def test_auto_mode_without_a_model_answers_lexically_with_a_warning(tmp_path):
     assert "answering with the lexical engine" in proc.stderr
 
 
+@pytest.mark.corpus
 def test_nlu_test_cross_validates_and_prints_scores(rasa_model_dir, tmp_path):
-    """Rasa's own 2-fold cross-validation through `portpal nlu test` (trains twice: minutes)."""
+    """Rasa's own 2-fold cross-validation through `portpal nlu test` (trains twice: minutes).
+    No database: it runs in the SQLite pass only (marker ``corpus``)."""
     proc = run(
         ["nlu", "test", "--folds", "2", "--out", str(tmp_path / "results")],
         env_extra={"PORTPAL_RASA_MODEL_DIR": str(rasa_model_dir)},
