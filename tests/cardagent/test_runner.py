@@ -69,7 +69,9 @@ def start(files: AgentFiles, heartbeat: float = 30.0) -> tuple[Runner, threading
 
 def stop(runner: Runner, thread: threading.Thread) -> None:
     runner.stop()
-    thread.join(10)
+    # The runner finishes the report it is sending first; on a loaded machine that can take
+    # more than a few seconds.
+    thread.join(30)
     assert not thread.is_alive()
 
 
