@@ -40,6 +40,7 @@ from knowledge.text import is_english
 from nlu.hybrid import Strategy
 from nlu.interpreter import Understanding
 from nlu.lexical import load_intent_requirements
+from nlu.places import default_other_places
 
 __all__ = ["Dialogue", "Outcome"]
 
@@ -98,6 +99,7 @@ class Dialogue:
             resume=lambda state: self.forms.resume_offer(state) or self.wt.resume_offer(state),
         )
         self._requires = load_intent_requirements()
+        default_other_places()  # built at start-up, not on the first user's question
 
     # ------------------------------------------------------------------ entry point
     def handle(self, state: ConversationState, event: Event, understanding: Understanding | None = None) -> Outcome:
