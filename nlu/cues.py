@@ -85,9 +85,6 @@ class Cues:
     def is_question(self, text: str) -> bool:
         return bool(self._question.search(text))
 
-    def is_overview(self, text: str) -> bool:
-        return bool(self._overview.search(text))
-
     def without_overview(self, text: str) -> str | None:
         """The text without its overview cue ("JC备案包括哪几步" -> "JC备案包括"), or None
         when it asks for no overview."""

@@ -166,9 +166,6 @@ class Normalizer:
         stripped = _SPACE.sub(" ", self._padding_re.sub(" ", text)).strip(" ，,。.!！~…")
         return stripped if _CJK.search(stripped) or re.search(r"[a-z]{2}", stripped) else text
 
-    def for_retrieval(self, text: str) -> str:
-        return self.strip_padding(self.spell(text))
-
     # ------------------------------------------------------------------ typos
     def _latin_word(self, m: re.Match[str]) -> str:
         word = m.group(0)
