@@ -93,7 +93,7 @@ async def main() -> None:
                 reports["hybrid"] = corpus.run(qs, dialogues["hybrid"], ras, manual_texts)
             print(f"\n== {part} ({len(qs)} questions, {time.perf_counter() - t0:.1f} s)")
             for engine, report in reports.items():
-                print_report(engine, report, args.show if part == "tuning" else 0)
+                print_report(engine, report, args.show if part != "heldout" else 0)
             print_kinds(reports)
     finally:
         if rasa is not None:

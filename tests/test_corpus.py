@@ -50,9 +50,9 @@ def parts():
 
 
 def test_the_corpus_is_large_varied_and_split(parts, kb):
-    tuning, heldout = parts["tuning"], parts["heldout"]
-    assert len(tuning) + len(heldout) >= 500 and len(heldout) >= 150
-    for items in (tuning, heldout):
+    tuning, fresh, heldout = parts["tuning"], parts["fresh"], parts["heldout"]
+    assert len(tuning) + len(fresh) + len(heldout) >= 500 and len(heldout) >= 150
+    for items in (tuning, fresh, heldout):
         assert len({i.id for i in items}) == len(items)
         kinds = Counter(i.kind for i in items)
         assert set(kinds) == KINDS, set(kinds) ^ KINDS
@@ -61,8 +61,9 @@ def test_the_corpus_is_large_varied_and_split(parts, kb):
         assert all(not i.expect for i in items if i.out_of_scope)
         assert all(i.expect for i in items if not i.out_of_scope)
         assert {i.section.split()[0] for i in items} == {"sx", "zh", "none"}
-    # Both parts by different writers: no question is in both.
-    assert not {i.q for i in tuning} & {i.q for i in heldout}
+    # The parts are by different writers: no question is in two of them.
+    for a, b in ((tuning, heldout), (fresh, heldout), (tuning, fresh)):
+        assert not {i.q for i in a} & {i.q for i in b}
 
 
 def test_every_expected_fact_is_in_a_manual(parts, manual_texts):
@@ -109,6 +110,7 @@ async def test_held_out_with_rasa(parts, dialogue, rasa_url, manual_texts):
 def test_the_tuning_part_is_not_worse_than_the_held_out_part(parts, lexical, dialogue, manual_texts):
     """A sanity check of the split: the part that was tuned on scores at least as well."""
     scores = {}
-    for part, items in parts.items():
+    for part in ("tuning", "heldout"):
+        items = parts[part]
         scores[part] = corpus.run(items, dialogue, [lexical.parse_sync(i.q) for i in items], manual_texts).right
     assert scores["tuning"] >= scores["heldout"] - 0.05
