@@ -73,6 +73,8 @@ def procedure_texts(procedure: Procedure) -> Iterator[str]:
         yield from (*both(step.title), *both(step.skip_reason), *both(step.skip_warning))
         for item in (*step.do, *step.where, *step.bring, *step.pitfalls, *step.wait):
             yield from both(item)
+        for action in step.actions:
+            yield from both(action.name)
         for ms in step.milestones:
             yield from (*both(ms.label), *both(ms.confirm))
             for rule in ms.reminders:

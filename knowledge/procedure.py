@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "Action",
     "Choice",
     "Condition",
     "Delay",
@@ -155,6 +156,22 @@ class Milestone(_Strict):
     reminders: tuple[ReminderRule, ...] = ()
 
 
+class Action(_Strict):
+    """One thing done within a step, in the order the manual does it.
+
+    "X弄好了，然后呢" is matched against these: ``says`` are words for having done it,
+    ``after`` words for what it follows ("海关企业资质备案通过后"); ``see`` is the entry
+    that tells how. The step's ``do`` lines say what to do; actions say in which order.
+    """
+
+    id: _Id
+    name: Text
+    see: str
+    says: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    when: Condition = Field(default_factory=dict)
+
+
 class Step(_Strict):
     """One step: what to do, where, what to bring, pitfalls, whom to call, sources."""
 
@@ -182,6 +199,7 @@ class Step(_Strict):
     see: tuple[str, ...] = ()
     policy: str | None = None
     milestones: tuple[Milestone, ...] = ()
+    actions: tuple[Action, ...] = ()
 
 
 class Procedure(_Strict):
@@ -236,6 +254,12 @@ class Procedure(_Strict):
                     check_condition(f"{where}: {field}", item.when)
             for ms in step.milestones:
                 check_condition(f"{where}: milestone {ms.id}", ms.when)
+            if len({a.id for a in step.actions}) != len(step.actions):
+                out.append(f"{where}: duplicate action id")
+            for action in step.actions:
+                check_condition(f"{where}: action {action.id}", action.when)
+                if action.see not in known_entries:
+                    out.append(f"{where}: action {action.id}: unknown entry {action.see!r}")
             out.extend(f"{where}: unknown entry {e!r}" for e in (*step.call, *step.see) if e not in known_entries)
             if step.policy and step.policy not in known_policies:
                 out.append(f"{where}: unknown policy note {step.policy!r}")

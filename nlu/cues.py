@@ -53,6 +53,8 @@ class Cues:
     def __init__(self, raw: dict[str, Any]) -> None:
         self._question = _pattern(raw["question"])
         self._next = _pattern(raw["next"])
+        # "办卡申请交了 然后": the same at the very end of a message.
+        self._next_end = re.compile("(?:" + _pattern(raw.get("next_end") or ()).pattern + r")[\s?？。.!！~～]*$")
         self._done_end = re.compile("(?:" + _pattern(raw["done"]).pattern + r")\s*$")
         self._overview = _pattern(raw["overview"])
         self._compare = _pattern(raw["compare"])
@@ -94,14 +96,15 @@ class Cues:
         return (text[: cue.start()] + " " + text[cue.end() :]).strip()
 
     def finished(self, text: str) -> str | None:
-        """The thing a "what next" question says is finished, or None if it asks no next step."""
-        cue = self._next.search(text)
-        if cue is None:
+        """The thing a "what next" question says is finished ("卡拿到了"), or None if it asks
+        no next step; ``without_done`` takes the words that say it is finished off."""
+        cue = self._next.search(text) or self._next_end.search(text)
+        if cue is None or not cue.group(0).strip():
             return None
-        before = text[: cue.start()]
-        if not before.strip(" ，,。"):  # "下一步是什么": the next after what was said before
+        before = text[: cue.start()].strip(" ，,。!！")
+        if not before:  # "下一步是什么": the next after what was said before
             return ""
-        return self.without_done(before)
+        return before
 
     def without_done(self, thing: str) -> str:
         """``thing`` without the words that say it is finished ("海关注册登记弄完了" -> 海关注册登记)."""

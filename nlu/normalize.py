@@ -243,11 +243,16 @@ class Normalizer:
         )
 
     def _covers_known(self, run: str, start: int, size: int) -> bool:
-        """Whether a right term already starts inside the window and runs past it (the
-        window would cut a correctly spelt word in two)."""
+        """Whether a right word already starts inside the window and runs past it, or
+        starts before it and ends inside it ("那边审批": 边审批 is no typo of 待审批): the
+        window would cut a correctly spelt word in two."""
         for j in range(start + 1, start + size):
             for n in range(start + size - j + 1, min(_MAX_TERM, len(run) - j) + 1):
                 if self._is_word(run[j : j + n]):
+                    return True
+        for j in range(max(0, start - _MAX_TERM + 1), start):
+            for end in range(start + 1, start + size):
+                if self._is_word(run[j:end]):
                     return True
         return False
 

@@ -102,6 +102,9 @@ def _showing_what_was_asked(query: str, hits: list[Hit], retriever: Retriever, c
     return hits
 
 
+# A "what next" answer shows at most this many entries' details.
+_NEXT_ENTRIES = 2
+
 # A marker score: this hit is the second side of a comparison, to be answered beside the first.
 _SIDE = -1.0
 
@@ -332,30 +335,43 @@ def answer_entry(question: str, entry_id: str, retriever: Retriever, *, lang: st
 
 
 def _next_answer(question: str, following: Next, retriever: Retriever, lang: str, msg: Messages) -> Answer:
-    """ "X is done, what next": the following step or part, then its entry's answer, cited."""
+    """ "X is done, what next": the following actions or step, then their entries, cited."""
+    heads: list[str] = []
+    entries: list[Entry] = []
+    for i, then in enumerate(following.actions):
+        name = then.action.name.get(lang)
+        if then.only_if:
+            condition = msg.get("compose.if_joiner", lang).join(t.get(lang) for t in then.only_if)
+            name = msg.get("compose.next_if", lang, condition=condition, action=name)
+        heads.append(msg.get("compose.next_action" if i == 0 else "compose.then_action", lang, action=name))
+        entries.append(then.entry)
     if following.step is not None:
-        head = msg.get(
-            "compose.next_step",
-            lang,
-            number=str(following.step_number),
-            total=str(following.steps_total),
-            title=following.step.title.get(lang),
+        heads.append(
+            msg.get(
+                "compose.next_step" if not heads else "compose.then_step",
+                lang,
+                number=str(following.step_number),
+                total=str(following.steps_total),
+                title=following.step.title.get(lang),
+            )
         )
+        entries.append(following.entry)
     elif following.element:
-        head = msg.get("compose.next_element", lang, element=following.element)
+        heads.append(msg.get("compose.next_element", lang, element=following.element))
     elif following.within:
-        head = msg.get("compose.next_within", lang, title=title(following.entry, lang))
-    else:
-        head = msg.get("compose.next_entry", lang, title=title(following.entry, lang))
-    lines, sources = _block([following.entry], retriever, lang, with_region=False)
+        heads.append(msg.get("compose.next_within", lang, title=title(following.entry, lang)))
+    elif not following.actions:
+        heads.append(msg.get("compose.next_entry", lang, title=title(following.entry, lang)))
+    shown = list(dict.fromkeys(entries or [following.entry]))[:_NEXT_ENTRIES]
+    lines, sources = _block(shown, retriever, lang, with_region=False)
     return Answer(
         question=question,
-        text="\n".join([head, *lines]),
+        text="\n".join([*heads, *lines]),
         intent=f"next/{following.entry.id}",
         confidence=1.0,
         region=following.region,
         sources=tuple(sources),
-        entry_ids=(following.entry.id,),
+        entry_ids=tuple(e.id for e in shown),
         regions=(following.region,),
     )
 

@@ -1,9 +1,9 @@
 """Answers built from several entries or from the procedure, not from one entry alone.
 
 - **What next**: "海关注册登记弄完了，然后呢" names a finished thing; the answer is what
-  follows it, found in the order the manuals give: a procedure's steps, the entries each step
-  cites (in the manual's order) and the arrow chains inside entries ("提交申请材料→身份核验→
-  制卡机构制卡→发卡").
+  follows it, found in the order the manuals give: a procedure's steps and the actions of each
+  step (``actions`` in the procedure data, with the options they depend on), then the arrow
+  chains inside entries ("提交申请材料→身份核验→制卡机构制卡→发卡").
 - **Overview**: "珠海这边整个流程是怎样的" gets the region's steps, one line each.
 - **Two things at once**: "API版和Web版材料一样吗" gets both entries, each cited.
 
@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 from knowledge.index import Hit, Retriever
 from knowledge.loader import KnowledgeBase
-from knowledge.procedure import Procedure, Step
+from knowledge.procedure import Action, Condition, Procedure, Step, Text
 from knowledge.render import title
 from knowledge.schema import Entry
 from knowledge.text import normalize
 from nlu.cues import default_cues
 
-__all__ = ["Next", "Overview", "chains", "find_next", "find_overview", "similarity"]
+__all__ = ["Next", "Overview", "Then", "chains", "find_next", "find_overview", "similarity"]
 
 _ARROW = re.compile(r"\s*(?:→|->|—>)\s*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -64,9 +64,20 @@ def chains(entry: Entry) -> Iterator[list[str]]:
 
 
 @dataclass(frozen=True)
+class Then:
+    """One action that follows, with the options it depends on when the user's are unknown
+    ("主管海关为拱跨工区" before the written application)."""
+
+    action: Action
+    entry: Entry
+    only_if: tuple[Text, ...] = ()
+
+
+@dataclass(frozen=True)
 class Next:
-    """What follows a finished thing: the next step of a procedure, or the next part of an
-    entry's chain (``element``) with the entry that tells it."""
+    """What follows a finished thing: the next actions of its step (``actions``), the next
+    step of the procedure (``step``), or the next part of an entry's chain (``element``)
+    with the entry that tells it."""
 
     region: str
     entry: Entry
@@ -75,6 +86,7 @@ class Next:
     steps_total: int = 0
     element: str = ""
     within: bool = False  # the finished thing is a part of ``entry``, which goes on from it
+    actions: tuple[Then, ...] = ()
 
 
 def _content(thing: str, retriever: Retriever) -> str:
@@ -127,13 +139,128 @@ def _next_step(kb: KnowledgeBase, proc: Procedure, index: int) -> Next | None:
     return Next(proc.region, entry, step, index + 2, len(proc.steps))
 
 
+# A finished thing that names an option ("线下制完卡") fits that branch's actions better.
+_OPTION_BONUS = 0.1
+_NAME_WEIGHT = 0.8
+_CONTAINED = 0.55
+# At most this many actions follow, conditional ones first, up to the first that surely does.
+_MAX_THEN = 3
+
+
+def _names(thing: str, words: str) -> float:
+    """How well ``thing`` names ``words``: said in it whole ("报关入口的企业备案交上去"
+    holds 报关入口), the more of it the better; else by shared bigrams."""
+    words = normalize(words)
+    if len(words) >= 2 and words in thing:
+        return _CONTAINED + (1 - _CONTAINED) * len(words) / len(thing)
+    return similarity(thing, words)
+
+
+def _said_options(thing: str, proc: Procedure) -> dict[str, set[str]]:
+    """The options ``thing`` names by their words ("线下制完卡": card_channel offline)."""
+    said: dict[str, set[str]] = {}
+    for choice in proc.choices:
+        for option in choice.options:
+            if any(len(w) >= 2 and normalize(w) in thing for w in option.says):
+                said.setdefault(choice.id, set()).add(option.value)
+    return said
+
+
+def _action_score(thing: str, action: Action, said: dict[str, set[str]]) -> tuple[float, bool]:
+    """How well ``thing`` names ``action`` as done (or, second, as what it follows)."""
+    # Its own words say it best; its long name shares words with its neighbours'.
+    done = max(_NAME_WEIGHT * similarity(thing, action.name.zh), *(_names(thing, text) for text in action.says))
+    after = max((_names(thing, text) for text in action.after), default=0.0)
+    score = max(done, after)
+    for key, values in action.when.items():
+        if key in said:
+            score += _OPTION_BONUS if said[key] & set(values) else -_OPTION_BONUS
+    return score, after > done
+
+
+def _relation(when: Condition, known: dict[str, set[str]]) -> str:
+    """Whether an action applies given what is known: ``sure``, ``maybe`` or ``never``."""
+    out = "sure"
+    for key, values in when.items():
+        if key not in known:
+            out = "maybe"
+        elif not known[key] & set(values):
+            return "never"
+        elif not known[key] <= set(values):
+            out = "maybe"
+    return out
+
+
+def _option_labels(proc: Procedure, when: Condition, known: dict[str, set[str]]) -> tuple[Text, ...]:
+    labels: list[Text] = []
+    for key, values in when.items():
+        if key in known and known[key] <= set(values):
+            continue
+        choice = proc.choice(key)
+        labels.extend(o.label for o in choice.options if o.value in values)
+    return tuple(labels)
+
+
+def _after_action(kb: KnowledgeBase, proc: Procedure, si: int, ai: int, known: dict[str, set[str]]) -> Next | None:
+    """What follows action ``ai`` of step ``si`` (``ai`` itself when it is what the finished
+    thing precedes): its step's next actions up to the first that surely applies, else the
+    next step."""
+    step = proc.steps[si]
+    then: list[Then] = []
+    for action in step.actions[ai:]:
+        relation = _relation(action.when, known)
+        entry = kb.by_id.get(action.see)
+        if relation == "never" or entry is None:
+            continue
+        then.append(Then(action, entry, _option_labels(proc, action.when, known)))
+        if relation == "sure" or len(then) >= _MAX_THEN:
+            break
+    if then and not then[-1].only_if:
+        return Next(proc.region, then[0].entry, actions=tuple(then))
+    following = _next_step(kb, proc, si)
+    if following is None:
+        return Next(proc.region, then[0].entry, actions=tuple(then)) if then else None
+    return Next(
+        proc.region, following.entry, following.step, following.step_number, following.steps_total, actions=tuple(then)
+    )
+
+
+def _named_action(thing: str, kb: KnowledgeBase, regions: list[str], said_in: str) -> tuple[float, Next | None]:
+    """The action of ``regions``' procedures ``thing`` names best, and what follows it;
+    ``said_in`` (the whole message, places too) tells which options the user has."""
+    best: tuple[float, tuple[Procedure, int, int, bool, dict[str, set[str]]] | None] = (0.0, None)
+    for key in regions:
+        proc = kb.procedures.get(key)
+        if proc is None:
+            continue
+        said = _said_options(normalize(said_in), proc)
+        for si, step in enumerate(proc.steps):
+            for ai, action in enumerate(step.actions):
+                score, precedes = _action_score(thing, action, said)
+                if score > best[0]:
+                    known = {**{k: set(v) for k, v in action.when.items()}, **said}
+                    best = (score, (proc, si, ai if precedes else ai + 1, precedes, known))
+    if best[1] is None:
+        return best[0], None
+    proc, si, ai, _precedes, known = best[1]
+    return best[0], _after_action(kb, proc, si, ai, known)
+
+
 def find_next(thing: str, retriever: Retriever, region: str | None) -> Next | None:
-    """What comes after ``thing`` in ``region``'s procedure (both regions when None)."""
+    """What comes after ``thing`` in ``region``'s procedure (both regions when None): the
+    next action of its step, the next step, or the next part of an entry's chain."""
     kb = retriever.kb
     regions = [region] if region else list(kb.procedures)
-    thing = default_cues().without_done(_content(thing, retriever))
+    message = thing
+    said = _content(thing, retriever)
+    thing = default_cues().without_done(said)
     score, named = _named_step(thing, kb, regions)
     best: tuple[float, Next | None] = (score, _next_step(kb, named[0], named[1]) if named else None)
+    # Actions are also named by how they end ("卡拿到了": the card is in hand).
+    for words in dict.fromkeys((thing, said.rstrip("了啦"))):
+        action_score, after = _named_action(words, kb, regions, message)
+        if after is not None and action_score >= best[0]:
+            best = (action_score, after)
     for key in regions:
         proc = kb.procedures.get(key)
         if proc is None:

@@ -68,6 +68,30 @@ def test_what_next_inside_a_chain_of_the_manual(retriever, lexical):
     assert "下一步：制卡机构制卡" in a.text
 
 
+def test_what_next_follows_the_actions_of_a_step(retriever, lexical):
+    # The next action of the same step, in the manual's order, with its entry.
+    a = ask(retriever, lexical, "网上的办卡申请已经提交啦 接着呢", region="shaanxi")
+    assert a.text.startswith("下一步：身份核验") and "来源：陕西手册 2.3.2" in a.text
+    # The step's last action: the next step.
+    a = ask(retriever, lexical, "企业基本信息跟管理员帐号信息都填好，确认注册完成了，然后")
+    assert a.text.startswith("下一步是第 2/5 步「海关注册登记")
+
+
+def test_what_next_depends_on_an_option_only_when_it_is_unknown(retriever, lexical):
+    # The area is not known: the written application is for 拱跨工区 only, and then comes
+    # what every company does.
+    a = ask(retriever, lexical, "报关入口那边的企业备案交上去了，后面要做啥", region="zhuhai")
+    assert a.text.startswith("下一步：如选拱跨工区") and "然后：报检入口" in a.text
+    # Said in the question: no condition, and the next action only.
+    a = ask(retriever, lexical, "我们在横琴 报关入口的备案已经交了 下一步", region="zhuhai")
+    assert a.text.startswith("下一步：报检入口") and "书面申请" not in a.text
+
+
+def test_what_next_after_an_approval_is_the_action_it_precedes(retriever, lexical):
+    a = ask(retriever, lexical, "系统备案那边审批通过啦，接下来呢", region="zhuhai")
+    assert a.text.startswith("下一步：在客户服务平台新建工单") and "角色权限" in a.text
+
+
 def test_an_overview_lists_the_regions_steps(retriever, lexical):
     a = ask(retriever, lexical, "珠海这边整个流程是怎样的")
     assert not a.fallback and a.regions == ("zhuhai",)
