@@ -22,6 +22,8 @@ __all__ = ["CUES_FILE", "Comparison", "Cues", "default_cues"]
 CUES_FILE = Path(__file__).resolve().parent / "data" / "cues.yaml"
 # Punctuation ends a clause; so does a space next to Chinese (messenger style: "刚成立 想办卡").
 _CLAUSE_SPLIT = re.compile(r"[，,。!！？?；;…~\n]+|(?<![a-z0-9])\.|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])")
+# Spaces around a Chinese joiner do not end a clause ("KJDS-001 和 KJDS-003 分别是啥").
+_TIGHT_JOINER = re.compile(r"\s*([和跟与及或+＋])\s*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # A view of a message must still say something: this many CJK characters (or Latin letters).
 _MIN_VIEW = 4
@@ -124,7 +126,7 @@ class Cues:
     def comparison(self, text: str) -> Comparison | None:
         """The two sides of "A和B有什么区别" / "A还是B" / "A和B的电话", each with the shared
         rest of the question ("API版和Web版上传的材料一样吗" -> "API版上传的材料", "Web版上传的材料")."""
-        for clause in self.clauses(text):
+        for clause in self.clauses(_TIGHT_JOINER.sub(r"\1", text)):
             joined = self._joiner.search(clause)
             if joined is None:
                 continue
@@ -132,10 +134,12 @@ class Cues:
             if not left or not right:
                 continue
             compare = self._compare.search(right)
-            rest = right[compare.start() :] if compare else ""
+            # What asks for the comparison ("有啥不一样", "分别") is no part of either side.
+            rest = right[compare.end() :] if compare else ""
             right_core = right[: compare.start()] if compare else right
             # The shared rest: what follows the second side, e.g. "上传的材料" in "Web版上传的材料一样吗".
-            return Comparison(first=(left + " " + right_core[_head(right_core) :] + rest).strip(), second=right)
+            first = (left + " " + right_core[_head(right_core) :] + rest).strip()
+            return Comparison(first=first, second=(right_core + rest).strip() or right)
         return None
 
     # ------------------------------------------------------------------ clauses

@@ -107,6 +107,8 @@ _NEXT_ENTRIES = 2
 
 # A marker score: this hit is the second side of a comparison, to be answered beside the first.
 _SIDE = -1.0
+# Each side's own entry is answered beside the one about both when it is this close to it.
+_OWN_SIDE_RATIO = 0.9
 
 
 def _both_sides(
@@ -115,7 +117,9 @@ def _both_sides(
     """ "A和B有什么区别", "A和B的电话": when each side has its own entry, both are answered.
 
     Only when the question compares (区别, 一样吗, 分别), or when the best entry for the
-    whole question answers one side only; the same entry for both sides is one answer.
+    whole question answers one side only. One entry best for both sides is the answer
+    ("IC卡和UKEY有啥区别"), with each side's own entry when both have one ("线上和线下办卡
+    有啥不一样": the two ways, then each way's details).
     """
     sides = cues.comparison(query)
     if sides is None:
@@ -123,13 +127,28 @@ def _both_sides(
     # A place said once counts for both sides ("横琴的主管海关和检验检疫机构代码").
     places = retriever.place_words(query)
     first, second = (" ".join([*(p for p in places if p not in side), side]) for side in (sides.first, sides.second))
-    a = retriever.search(first, region, k=1)
-    b = retriever.search(second, region, k=1)
-    if not a or not b or a[0].entry.id == b[0].entry.id:
-        return None
-    if min(a[0].confidence, b[0].confidence) < threshold:
+    a = retriever.search(first, region, k=3)
+    b = retriever.search(second, region, k=3)
+    if not a or not b:
         return None
     whole = hits[0].entry.id
+    if a[0].entry.id == b[0].entry.id:
+        shared = a[0]
+        if not cues.compares(query) or shared.confidence < threshold:
+            return None
+        own_a = next((h for h in a[1:]), None)
+        own_b = next((h for h in b[1:] if own_a is None or h.entry.id != own_a.entry.id), None)
+        floor = _OWN_SIDE_RATIO * shared.confidence
+        if (
+            own_a is not None
+            and own_b is not None
+            and own_a.entry.id != own_b.entry.id
+            and min(own_a.confidence, own_b.confidence) >= max(floor, threshold)
+        ):
+            return [shared, Hit(own_a.entry, _SIDE, shared.confidence), Hit(own_b.entry, _SIDE, shared.confidence)]
+        return [shared, *(h for h in hits if h.entry.id != shared.entry.id)]
+    if min(a[0].confidence, b[0].confidence) < threshold:
+        return None
     if not cues.compares(query) and whole not in (a[0].entry.id, b[0].entry.id):
         return None
     one, other = a[0], b[0]
@@ -267,7 +286,7 @@ def answer_question(
     top = hits[0]
     chosen: list[Hit] = [top]
     if len(hits) > 1 and hits[1].score == _SIDE:
-        chosen.append(hits[1])  # the other side of a comparison
+        chosen.extend(h for h in hits[1:] if h.score == _SIDE)  # the sides of a comparison
     elif asked_region is None:
         other = next((h for h in hits if h.entry.region != top.entry.region), None)
         if other is not None and other.confidence >= threshold and other.score >= _AMBIGUITY_RATIO * top.score:

@@ -105,6 +105,13 @@ def test_both_sides_of_a_comparison_are_answered(retriever, lexical):
     assert a.text.count("来源：") == 2
 
 
+def test_a_comparison_split_by_spaces_or_asked_for_each_side_is_one(retriever, lexical):
+    a = ask(retriever, lexical, "KJDS-002 与 KJDS-003 分别是什么")
+    assert set(a.entry_ids) == {"zh.code.kjds002", "zh.code.kjds003"}
+    a = ask(retriever, lexical, "选邮寄跟选现场领取，各有什么要求", region="shaanxi")
+    assert {"sx.card.mail_delivery", "sx.card.onsite_pickup"} <= set(a.entry_ids)
+
+
 def test_an_answer_without_what_was_asked_is_not_given(retriever, lexical):
     a = ask(retriever, lexical, "宝鸡那个建行网点周六上班不")
     assert a.fallback and a.suggestions  # the branch is one tap away, its hours are in no manual
