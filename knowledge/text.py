@@ -13,9 +13,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import jieba
+import snowballstemmer
 import yaml
 
 __all__ = ["Lexicon", "Tokenizer", "is_english", "load_lexicon", "normalize"]
@@ -67,13 +69,16 @@ def load_lexicon(path: Path) -> Lexicon:
     )
 
 
+_ENGLISH = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=8192)
 def _stem(word: str) -> str:
-    """A deliberately tiny English stemmer: plural and possessive endings only."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
+    """An English word's stem (Snowball): "applying", "applied" and "apply" are one word.
+    Words with digits or dashes (kjds-001, e-port, ukey2) are kept as they are."""
+    if not word.isalpha() or not word.isascii() or len(word) <= 3:
+        return word
+    return str(_ENGLISH.stemWord(word))
 
 
 class Tokenizer:
@@ -135,9 +140,9 @@ class Tokenizer:
             out.extend(tok for tok in self._cut(run, search_mode) if tok not in stop)
         latin = _CJK_RUN.sub(" ", text)
         for tok in _LATIN_WORD.findall(latin):
-            tok = _stem(tok.strip("'-_"))
+            tok = tok.strip("'-_")
             if tok and tok not in stop:
-                out.append(tok)
+                out.append(_stem(tok))
         return out
 
     def bigrams(self, text: str, *, canonical: bool = True) -> list[str]:

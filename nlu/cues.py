@@ -38,7 +38,10 @@ def _pattern(words: Iterable[str]) -> re.Pattern[str]:
     for word in sorted({str(w).lower() for w in words}, key=len, reverse=True):
         part = re.escape(word)
         if word.strip().isascii() and word.strip()[:1].isalpha():
-            part = rf"(?<![a-z]){part}(?![a-z])"
+            # A whole word; a space it is written with already bounds that side (" and ").
+            before = "" if word[:1].isspace() else r"(?<![a-z])"
+            after = "" if word[-1:].isspace() else r"(?![a-z])"
+            part = rf"{before}{part}{after}"
         parts.append(part)
     return re.compile("|".join(parts))
 
