@@ -177,6 +177,8 @@ class Step(_Strict):
 
     id: _Id
     title: Text
+    # What users call the step ("办卡" for 电子口岸制卡): "X做完了", "X怎么办" name it so.
+    says: tuple[str, ...] = ()
     section: Annotated[str, Field(min_length=1)]
     # Choices answered before the step is shown (they may also decide ``skip_if``).
     asks: tuple[str, ...] = ()

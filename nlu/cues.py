@@ -62,6 +62,7 @@ class Cues:
         self._next_end = re.compile("(?:" + _pattern(raw.get("next_end") or ()).pattern + r")[\s?？。.!！~～]*$")
         self._done_end = re.compile("(?:" + _pattern(raw["done"]).pattern + r")\s*$")
         self._overview = _pattern(raw["overview"])
+        self.procedure_words = frozenset(str(w) for w in raw.get("procedure_words") or ())
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
         self._plural = _pattern(raw.get("plural") or ["两个"])

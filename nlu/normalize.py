@@ -194,10 +194,11 @@ class Normalizer:
         fixed = "".join(self._data.lookalike.get(ch, ch) for ch in window)
         if fixed != window and fixed in self._terms:
             found.add(fixed)
-        # One wrong character, but not a particle after a right word ("注册登记是" is 注册登记 + 是).
+        # One wrong character, but never a particle: "注册登记是" is 注册登记 + 是, and
+        # "西安的新公司" is no typo of 西安高新.
         if not found and len(window) >= _SUBSTITUTION_MIN and not self._compound(window):
             for i in range(len(window)):
-                if i in (0, len(window) - 1) and window[i] in self._particles:
+                if window[i] in self._particles:
                     continue
                 found |= self._by_mask.get(window[:i] + "*" + window[i + 1 :], set())
         found.discard(window)

@@ -105,7 +105,7 @@ def _named_step(thing: str, kb: KnowledgeBase, regions: list[str]) -> tuple[floa
     for key in regions:
         proc = kb.procedures.get(key)
         for i, step in enumerate(proc.steps if proc else ()):
-            score = similarity(thing, step.title.zh)
+            score = max(similarity(thing, step.title.zh), *(_names(thing, w) for w in step.says))
             if proc is not None and score > best[0]:
                 best = (score, (proc, i))
     return best
@@ -115,7 +115,12 @@ def _says_something(thing: str, retriever: Retriever) -> bool:
     """Whether ``thing`` holds a word more specific than the procedure's everyday ones
     (跨境电商, 企业, 办理): a word at most a fifth of the entries use."""
     n = len(retriever.kb.entries)
-    return any(0 < retriever.document_frequency(w) * 5 < n for w in retriever.tok.words(thing))
+    generic = default_cues().procedure_words
+    return any(
+        0 < retriever.document_frequency(w) * 5 < n
+        for w in retriever.tok.words(thing)
+        if len(w) >= 2 and w not in generic
+    )
 
 
 def _step_of(proc: Procedure, entry_id: str) -> tuple[int, Step] | None:

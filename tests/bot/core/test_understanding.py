@@ -99,6 +99,17 @@ def test_an_overview_lists_the_regions_steps(retriever, lexical):
         assert step in a.text
 
 
+def test_an_overview_of_a_step_named_as_users_call_it(retriever, lexical):
+    a = ask(retriever, lexical, "办卡那一步整体流程是怎样", region="shaanxi")
+    assert a.text.startswith("第 3/5 步「电子口岸制卡」怎么办")
+
+
+def test_a_new_company_asking_for_the_steps_gets_the_overview(retriever, lexical):
+    # Neither 的 nor 新 is a typo here (西安高新 is a district the manual names).
+    a = ask(retriever, lexical, "我们是西安的新公司 要走哪几步")
+    assert a.intent == "overview" and a.regions == ("shaanxi",) and "海关注册登记" in a.text
+
+
 def test_both_sides_of_a_comparison_are_answered(retriever, lexical):
     a = ask(retriever, lexical, "web版跟mq版要传的东西有区别吗", region="shaanxi")
     assert len(a.entry_ids) == 2 and "数据交换安全承诺书" in a.text and "电子签章授权委托书" in a.text
