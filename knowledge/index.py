@@ -68,6 +68,10 @@ def domain_words(kb: KnowledgeBase) -> Iterable[str]:
         yield from region.aliases
 
 
+# A message this long (characters) tells a story around its question.
+_STORY_LENGTH = 20
+
+
 class Retriever:
     """Ranks knowledge entries for a question; region-aware."""
 
@@ -138,7 +142,7 @@ class Retriever:
                 if len(normalize(name)) >= 2:
                     named.setdefault(normalize(name), set()).add(i)
         self._about = [(name, _mask(n, owners)) for name, owners in sorted(named.items(), key=lambda kv: -len(kv[0]))]
-        self._columns: dict[str, tuple[float, np.ndarray]] = {}
+        self._columns: dict[tuple[str, bool], tuple[float, np.ndarray]] = {}
         self._words_bm25 = _Postings(self._bm25_words)
         self._bigrams_bm25 = _Postings(self._bm25_bigrams)
 
@@ -153,14 +157,17 @@ class Retriever:
     def _build_vocabulary_terms(self) -> set[str]:
         """What a typo in a question may be corrected to: the words of every entry (as
         indexed), the domain words, and the phrases of three to six characters that two or
-        more entries use (单一窗口, 海关注册登记: terms jieba cuts in two), none across a particle."""
+        more entries use (单一窗口, 海关注册登记: terms jieba cuts in two), none across a particle
+        and none that starts or ends inside a word (区主管海关 is a piece of 关区 + 主管海关)."""
         seen: dict[str, set[int]] = {}
         for i, entry in enumerate(self.kb.entries):
             for text, _weight in search_texts(entry):
                 for run in _CJK_RUN.findall(normalize(text)):
+                    edges = self.tok.boundaries(run)
                     for n in range(3, 7):
                         for j in range(len(run) - n + 1):
-                            seen.setdefault(run[j : j + n], set()).add(i)
+                            if j in edges and j + n in edges:
+                                seen.setdefault(run[j : j + n], set()).add(i)
         # Not phrases across a particle ("代码是多"): those are no terms.
         particles = {w for w in self.tok.lexicon.stopwords if len(w) == 1}
         shared = {gram for gram, owners in seen.items() if len(owners) >= 2 and not particles & set(gram)}
@@ -231,15 +238,15 @@ class Retriever:
         return strong[0] if len(strong) == 1 and not others else None
 
     # ------------------------------------------------------------------ search
-    def _word_column(self, w: str) -> tuple[float, np.ndarray]:
+    def _word_column(self, w: str, story: bool = False) -> tuple[float, np.ndarray]:
         """A question word's IDF and what it adds to each document's coverage (its IDF where
         the document has it, a share of it where the document has its character bigrams: a
         compound written another way; a region's own name is implied by its entries).
         Cached: the same words come back in every view of a message and in many messages."""
-        cached = self._columns.get(w)
+        cached = self._columns.get((w, story))
         if cached is not None:
             return cached
-        idf = self._idf(w)
+        idf = self._idf(w, story)
         present = self._has_word.get(w, self._none) | self._named_region.get(w, self._none)
         if len(w) >= 2 and not w.isascii():
             grams = [w[j : j + 2] for j in range(len(w) - 1)]
@@ -249,11 +256,19 @@ class Retriever:
             column = np.where(present, idf, 0.0)
         if len(self._columns) >= _COLUMN_CACHE:
             self._columns.clear()
-        self._columns[w] = (idf, column)
+        self._columns[(w, story)] = (idf, column)
         return idf, column
 
-    def _idf(self, word: str) -> float:
-        return max(float(self._bm25_words.idf.get(word, self._max_idf)), 0.05)
+    def _idf(self, word: str, story: bool = False) -> float:
+        idf = self._bm25_words.idf.get(word)
+        if idf is not None:
+            return max(float(idf), 0.05)
+        if not story:
+            return float(self._max_idf)
+        # A word no entry uses, in a long message: the more common in Chinese at large, the
+        # more likely it is the story around the question ("老师", "懵", "大促"), not what
+        # it asks ("9710"). In a short message every word is the question.
+        return float(self._max_idf) * self.tok.unknown_weight(word)
 
     def _bigram_idf(self, bigram: str) -> float:
         return max(float(self._bm25_bigrams.idf.get(bigram, self._max_bigram_idf)), 0.05)
@@ -294,11 +309,13 @@ class Retriever:
         ]
 
     def _score_views(self, text: str, views: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
-        best = self._score(text)
+        # A part of a long message is still read as a part of a story.
+        story = len(self.tok.canonical(text)) >= _STORY_LENGTH
+        best = self._score(text, story)
         for view in views:
             if view == text:
                 continue
-            scored = self._score(view)
+            scored = self._score(view, story)
             if scored is None:
                 continue
             # A part of the message is judged a little below the whole: when both fit, the
@@ -307,9 +324,9 @@ class Retriever:
             best = scored if best is None else (np.maximum(best[0], scored[0]), np.maximum(best[1], scored[1]))
         return best
 
-    def _score(self, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def _score(self, text: str, story: bool | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Every document's ranking score and answer confidence for ``text`` (None: nothing
-        in it to look up)."""
+        in it to look up); ``story``: whether it is (a part of) a long message."""
         canonical = self.tok.canonical(text)
         q_words = list(dict.fromkeys(self.tok.words(canonical, canonical=False, search_mode=False)))
         q_bigrams = list(dict.fromkeys(self.tok.bigrams(canonical, canonical=False)))
@@ -324,7 +341,9 @@ class Retriever:
         # Coverage: the IDF-weighted share of the question's words a document has. A word
         # it lacks counts in part when it has the word's character bigrams (a compound
         # written another way); a region's own name is implied by that region's entries.
-        columns = [self._word_column(w) for w in q_words]
+        if story is None:
+            story = len(canonical) >= _STORY_LENGTH
+        columns = [self._word_column(w, story) for w in q_words]
         total = sum(idf for idf, _ in columns)
         covered = np.zeros(n)
         for _idf, column in columns:

@@ -9,6 +9,7 @@ segmentation, which word tokens do not.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -81,6 +82,11 @@ def _stem(word: str) -> str:
     return str(_ENGLISH.stemWord(word))
 
 
+# Unknown words: a word jieba has seen 10**_UNKNOWN_SCALE times weighs _UNKNOWN_FLOOR.
+_UNKNOWN_SCALE = 5.0
+_UNKNOWN_FLOOR = 0.65
+
+
 class Tokenizer:
     """Words (jieba + English) and CJK character bigrams of a text."""
 
@@ -110,6 +116,20 @@ class Tokenizer:
                 self._cuts.clear()
             self._cuts[key] = cached
         return cached
+
+    def boundaries(self, run: str) -> set[int]:
+        """Where jieba's words of a run of Chinese start and end (precise mode)."""
+        at, out = 0, {0}
+        for word in self._cut(run, False):
+            at += len(word)
+            out.add(at)
+        return out
+
+    def unknown_weight(self, word: str) -> float:
+        """How much a word the knowledge base never uses counts against an entry (0.3..1):
+        less the more common it is in jieba's dictionary."""
+        freq = self._jieba.FREQ.get(word) or 0
+        return min(1.0, max(_UNKNOWN_FLOOR, 1.0 - math.log10(freq + 1) / _UNKNOWN_SCALE))
 
     def is_word(self, text: str) -> bool:
         """Whether jieba's dictionary (with the domain words) knows ``text`` as a word."""

@@ -62,6 +62,7 @@ class Cues:
         self._next_end = re.compile("(?:" + _pattern(raw.get("next_end") or ()).pattern + r")[\s?？。.!！~～]*$")
         self._done_end = re.compile("(?:" + _pattern(raw["done"]).pattern + r")\s*$")
         self._overview = _pattern(raw["overview"])
+        self._not_asking = _pattern(raw.get("not_asking") or ())
         self.procedure_words = frozenset(str(w) for w in raw.get("procedure_words") or ())
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
@@ -73,8 +74,13 @@ class Cues:
         }
 
     # ------------------------------------------------------------------ kinds
+    def _asking(self, question: str) -> str:
+        """The question without the phrases that only look like asking ("刚成立没多久")."""
+        return self._not_asking.sub(" ", question) if self._not_asking.pattern else question
+
     def asked_attributes(self, question: str) -> list[str]:
         """What the question asks for: hours, fee, address, phone, duration."""
+        question = self._asking(question)
         return [name for name, (asks, _evidence) in self._attributes.items() if asks.search(question)]
 
     def shows(self, attributes: Iterable[str], answer: str) -> bool:
@@ -84,6 +90,7 @@ class Cues:
     def unanswered_attributes(self, question: str, answer: str) -> list[str]:
         """What the question asks for (hours, fee, address, phone, duration) that the answer
         does not show: an answer about the right thing that lacks what was asked."""
+        question = self._asking(question)
         return [
             name
             for name, (asks, evidence) in self._attributes.items()
@@ -91,7 +98,7 @@ class Cues:
         ]
 
     def is_question(self, text: str) -> bool:
-        return bool(self._question.search(text))
+        return bool(self._question.search(self._asking(text)))
 
     def without_overview(self, text: str) -> str | None:
         """The text without its overview cue ("JC备案包括哪几步" -> "JC备案包括"), or None

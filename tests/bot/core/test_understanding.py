@@ -47,6 +47,23 @@ def test_a_story_before_the_question_does_not_hide_it(retriever, lexical):
     assert not a.fallback and "授权委托书" in a.text
 
 
+def test_common_words_of_a_story_count_less_and_do_not_ask(retriever, lexical):
+    # "没多久" says the company is new, it asks no duration; 老板, 负责, 不懂 are the story.
+    a = ask(
+        retriever,
+        lexical,
+        "您好，我们公司刚成立没多久，老板让我负责这一块，我啥也不懂，想问下陕西单一窗口注册的时候用户类型选哪个",
+    )
+    assert not a.fallback and "法人及其他组织用户" in a.text
+
+
+def test_spelling_keeps_words_whole():
+    spell = default_normalizer().spell
+    # No correction to a piece of a term (区主管海关 is 关区 + 主管海关 cut in the middle).
+    assert spell("系统备案填主管海关选哪个") == "系统备案填主管海关选哪个"
+    assert spell("我们那边审批通过了") == "我们那边审批通过了"
+
+
 def test_terms_of_one_manual_decide_the_region(retriever, lexical):
     a = ask(retriever, lexical, "总署统一版接入那几份材料交到哪", region="shaanxi")
     assert not a.fallback and a.regions == ("zhuhai",) and "【珠海】" in a.text
