@@ -68,6 +68,7 @@ def domain_words(kb: KnowledgeBase) -> Iterable[str]:
         yield from region.aliases
 
 
+_PHONE = re.compile(r"(?<![\d-])\d{3,4}-\d{7,8}(?![\d-])|(?<![\d-])0\d{2,3}-\d{5}(?![\d-])")
 # A message this long (characters) tells a story around its question.
 _STORY_LENGTH = 20
 
@@ -138,6 +139,8 @@ class Retriever:
                 about = [e.city, e.district, e.name]
             elif isinstance(e, CodeEntry):
                 about = [e.code, *e.codes, *(k for k in e.keywords if normalize(k) in places)]
+            # A phone number an entry gives names it too ("0756-8125566是哪里的电话").
+            about += _PHONE.findall(" ".join([e.answer, *e.bullets]))
             for name in about:
                 if len(normalize(name)) >= 2:
                     named.setdefault(normalize(name), set()).add(i)
