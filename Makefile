@@ -87,6 +87,7 @@ bench: $(STAMP) $(AGENT_STAMP) model
 	$(BIN)/python bench/answer_latency.py
 	$(BIN)/python bench/nlu_compare.py
 	$(BIN)/python bench/understanding.py
+	$(BIN)/python bench/walkthroughs.py
 	$(BIN)/python bench/walkthrough_latency.py
 	$(BIN)/python bench/form_render.py --pdf
 	$(BIN)/python bench/http_client.py

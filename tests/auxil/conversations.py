@@ -5,7 +5,15 @@ types (``user``), the button they press (``press``, by its label), a command
 (``command``), or ``later: {days: N}`` -- the assistant is restarted N days later (a new
 process, or a new store and assistant over the same database) and its reminder pass runs.
 Each turn lists what the bot's replies must contain (``bot``), the buttons that must be
-offered (``buttons``) and what must not appear (``absent``).
+offered (``buttons``) and what must not appear (``absent``); and, in words that do not depend
+on the bot's wording (``expect``), what the turn must leave the conversation in: the
+walkthrough's region (``walkthrough``), the active company's name (``company``), branch
+answers given so far (``answers``, a subset), the open step (``step``), steps done or skipped
+(``done``, ``skipped``, subsets), whether it finished (``finished``), and ``question: true``
+for a turn answered as a question from the knowledge base without choosing anything.
+
+The held-out conversations (``heldout/``) are measured (``bench/walkthroughs.py``) turn by
+turn, not looked at one by one.
 
 ``CoreRunner`` drives the assistant in process with a clock it controls; ``run_cli`` feeds
 the same turns to ``portpal chat`` under libfaketime. Both check the same expectations.
@@ -27,6 +35,7 @@ from bot.assistant import Assistant
 from bot.core.dialogue import Outcome
 from bot.core.events import ButtonPress, Command, Event, TextMessage
 from bot.core.replies import Button, Reply
+from bot.core.state import ConversationState
 from bot.reminders import ReminderScheduler
 from bot.store import Store
 from knowledge.index import Retriever
@@ -34,6 +43,8 @@ from nlu.interpreter import Interpreter
 from tests.auxil import database
 
 CONVERSATIONS_DIR = Path(__file__).resolve().parent.parent / "data" / "conversations"
+HELD_OUT_DIR = CONVERSATIONS_DIR / "heldout"
+EXPECT_KEYS = frozenset({"walkthrough", "company", "answers", "step", "done", "skipped", "finished", "question"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class Turn:
     bot: tuple[str, ...] = ()
     buttons: tuple[str, ...] = ()
     absent: tuple[str, ...] = ()
+    expect: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def line(self) -> str:
@@ -78,7 +90,10 @@ def _turn(raw: dict[str, Any]) -> Turn:
         assert not bad, f"quote {bad} in {key} of turn {raw}"
         return tuple(items)
 
-    return Turn(kind, value, days, as_tuple("bot"), as_tuple("buttons"), as_tuple("absent"))
+    expect = dict(raw.get("expect") or {})
+    unknown = set(expect) - EXPECT_KEYS
+    assert not unknown, f"unknown expect keys {unknown} in turn {raw}"
+    return Turn(kind, value, days, as_tuple("bot"), as_tuple("buttons"), as_tuple("absent"), expect)
 
 
 def load_conversations(directory: Path = CONVERSATIONS_DIR) -> list[Conversation]:
@@ -90,6 +105,40 @@ def load_conversations(directory: Path = CONVERSATIONS_DIR) -> list[Conversation
             turns = tuple(_turn(t) for t in conv["turns"])
             out.append(Conversation(conv["name"], path.name, start, turns))
     return out
+
+
+def expectation_problems(
+    expect: dict[str, Any], state: ConversationState, outcome: Outcome | None, answers_before: dict[str, str]
+) -> list[str]:
+    """What of ``expect`` the state after a turn (and its outcome) does not hold."""
+    problems: list[str] = []
+    company = state.active_company
+    progress = company.progress.get(state.walkthrough) if company and state.walkthrough else None
+    answers = dict(progress.answers) if progress else {}
+    if "walkthrough" in expect and state.walkthrough != expect["walkthrough"]:
+        problems.append(f"walkthrough {state.walkthrough!r}, expected {expect['walkthrough']!r}")
+    if "company" in expect and (company is None or company.name != expect["company"]):
+        problems.append(f"company {company.name if company else None!r}, expected {expect['company']!r}")
+    for choice, value in (expect.get("answers") or {}).items():
+        if answers.get(choice) != str(value):
+            problems.append(f"answer {choice}={answers.get(choice)!r}, expected {value!r}")
+    if "step" in expect and (progress is None or progress.current != expect["step"]):
+        problems.append(f"step {progress.current if progress else None!r}, expected {expect['step']!r}")
+    for step in expect.get("done") or ():
+        if progress is None or step not in progress.done:
+            problems.append(f"step {step} not done")
+    for step in expect.get("skipped") or ():
+        if progress is None or step not in progress.skipped:
+            problems.append(f"step {step} not skipped")
+    if "finished" in expect and bool(progress and progress.finished) != bool(expect["finished"]):
+        problems.append(f"finished is {bool(progress and progress.finished)}, expected {expect['finished']}")
+    if expect.get("question"):
+        answered = outcome is not None and outcome.answer is not None and not outcome.answer.fallback
+        if not answered:
+            problems.append("not answered as a question")
+        if answers != answers_before:
+            problems.append(f"the question chose {set(answers.items()) - set(answers_before.items())}")
+    return problems
 
 
 def check(turn: Turn, text: str, offered: list[str], where: str) -> None:
@@ -109,9 +158,13 @@ class CoreRunner:
     interpreter: Interpreter
     retriever: Retriever
     channel: str = "test"
+    # Strict: the first unmet expectation fails the test. Otherwise every turn is run and
+    # judged, and ``results`` says which passed (the held-out measurement).
+    strict: bool = True
     # (choice, option) pairs and milestones seen in stored states: branch coverage.
     answers: set[tuple[str, str, str]] = field(default_factory=set)
     milestones: set[tuple[str, str]] = field(default_factory=set)
+    results: list[tuple[str, int, list[str]]] = field(default_factory=list)
 
     def _open(self) -> Assistant:
         return Assistant(Store(self.url), self.interpreter, self.retriever)
@@ -123,6 +176,8 @@ class CoreRunner:
         for i, turn in enumerate(conv.turns, 1):
             where = f"{conv.file} / {conv.name} / turn {i} ({turn.kind} {turn.value or turn.days})"
             replies: list[Reply] = []
+            outcome: Outcome | None = None
+            before = self._answers(assistant, conv)
             if turn.kind == "later":
                 assistant.store.close()
                 assistant = self._open()  # a restart: nothing survives but the database
@@ -146,14 +201,27 @@ class CoreRunner:
                     event = Command(cmd.name, cmd.args, at=clock)
                 else:
                     event = TextMessage(turn.value, at=clock)
-                replies = (await assistant.handle(self.channel, conv.chat_id, event)).replies
+                outcome = await assistant.handle(self.channel, conv.chat_id, event)
+                replies = outcome.replies
             with_buttons = [r for r in replies if r.buttons]
             if with_buttons:
                 buttons = with_buttons[-1].buttons
             text = "\n".join(r.text for r in replies)
-            check(turn, text, [b.label for r in replies for b in r.buttons], where)
+            state = assistant.store.load(self.channel, conv.chat_id).state
+            problems = expectation_problems(turn.expect, state, outcome, before)
+            if self.strict:
+                check(turn, text, [b.label for r in replies for b in r.buttons], where)
+                assert not problems, f"{where}: " + "; ".join(problems) + f"\n{text}"
+            else:
+                self.results.append((conv.name, i, problems))
             self._record(assistant, conv)
         assistant.store.close()
+
+    def _answers(self, assistant: Assistant, conv: Conversation) -> dict[str, str]:
+        state = assistant.store.load(self.channel, conv.chat_id).state
+        company = state.active_company
+        progress = company.progress.get(state.walkthrough) if company and state.walkthrough else None
+        return dict(progress.answers) if progress else {}
 
     def _record(self, assistant: Assistant, conv: Conversation) -> None:
         state = assistant.store.load(self.channel, conv.chat_id).state

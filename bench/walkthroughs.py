@@ -1,0 +1,78 @@
+"""Held-out walkthrough conversations (tests/data/conversations/heldout/), turn by turn.
+
+Conversations written in users' own words before any tuning; each turn says in words that do
+not depend on the bot's wording what it must leave the conversation in (the region walked,
+the company, branch answers, the open step, steps done or skipped, "answered as a question").
+Every turn is run and judged, a wrong turn included (it derails the turns after it, as it
+would a user). Prints turns and whole conversations passed per engine, and which kinds of
+expectation were missed, counted: the conversations themselves are not looked at one by one.
+
+    .venv/bin/python bench/walkthroughs.py [--lexical-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.config import Settings  # noqa: E402
+from nlu.gazetteer import default_gazetteer  # noqa: E402
+from nlu.interpreter import Interpreter  # noqa: E402
+from nlu.lexical import default_lexical  # noqa: E402
+from nlu.rasa import RasaInterpreter  # noqa: E402
+from nlu.server import RasaServer  # noqa: E402
+from nlu.training import find_rasa_bin, model_path  # noqa: E402
+from tests.auxil.conversations import HELD_OUT_DIR, CoreRunner, load_conversations  # noqa: E402
+
+
+async def measure(name: str, interpreter: Interpreter) -> None:
+    conversations = load_conversations(HELD_OUT_DIR)
+    lexical = default_lexical()
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = CoreRunner(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", interpreter, lexical.retriever, strict=False)
+        for conv in conversations:
+            await runner.run(conv)
+    turns = len(runner.results)
+    passed = sum(not problems for _, _, problems in runner.results)
+    failed_convs = {conv for conv, _, problems in runner.results if problems}
+    missed: Counter[str] = Counter()
+    for _, _, problems in runner.results:
+        missed.update({p.split()[0] for p in problems})
+    print(
+        f"{name:<8} turns {passed}/{turns} ({passed / turns:.1%})  "
+        f"conversations {len(conversations) - len(failed_convs)}/{len(conversations)}"
+    )
+    print("         missed: " + ", ".join(f"{k} {n}" for k, n in missed.most_common()))
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lexical-only", action="store_true")
+    args = ap.parse_args()
+    await measure("lexical", default_lexical())
+    if args.lexical_only:
+        return
+    settings = Settings()
+    rasa_bin = find_rasa_bin(settings.portpal_rasa_venv)
+    model = model_path(settings.rasa_model_dir)
+    if rasa_bin is None or not model.is_file():
+        sys.exit("Rasa or its model is missing (make model), or pass --lexical-only")
+    server = RasaServer(rasa_bin, model)
+    await server.start()
+    client = RasaInterpreter(server.url, default_gazetteer(), timeout=10.0)
+    try:
+        await measure("rasa", client)
+    finally:
+        await client.aclose()
+        await server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
