@@ -47,3 +47,15 @@ async def test_every_branch_and_milestone_is_covered(kb, tmp_path, lexical, retr
     assert wanted - runner.answers == set(), "branches no conversation takes"
     milestones = {(r, m.id) for r, p in kb.procedures.items() for s in p.steps for m in s.milestones}
     assert milestones - runner.milestones == set(), "milestones no conversation reports"
+
+
+def test_expectations_are_judged_against_the_state():
+    from bot.core.state import Company, ConversationState, Progress
+    from tests.auxil.conversations import expectation_problems
+
+    state = ConversationState(walkthrough="zhuhai", company=0)
+    state.companies.append(Company(name="珠海横琴某某有限公司", progress={"zhuhai": Progress(current="local_filing")}))
+    ok = {"walkthrough": "zhuhai", "company": "珠海横琴某某有限公司", "step": "local_filing"}
+    assert expectation_problems(ok, state, None, {}) == []
+    wrong = {"walkthrough": "shaanxi", "answers": {"agent": "agent"}, "done": ["jc_filing"], "question": True}
+    assert len(expectation_problems(wrong, state, None, {})) == 4
