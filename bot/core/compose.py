@@ -233,7 +233,7 @@ def _after_action(kb: KnowledgeBase, proc: Procedure, si: int, ai: int, known: d
 def _named_action(thing: str, kb: KnowledgeBase, regions: list[str], said_in: str) -> tuple[float, Next | None]:
     """The action of ``regions``' procedures ``thing`` names best, and what follows it;
     ``said_in`` (the whole message, places too) tells which options the user has."""
-    best: tuple[float, tuple[Procedure, int, int, bool, dict[str, set[str]]] | None] = (0.0, None)
+    best: tuple[float, tuple[Procedure, int, int, dict[str, set[str]]] | None] = (0.0, None)
     for key in regions:
         proc = kb.procedures.get(key)
         if proc is None:
@@ -244,11 +244,11 @@ def _named_action(thing: str, kb: KnowledgeBase, regions: list[str], said_in: st
                 score, precedes = _action_score(thing, action, said)
                 if score > best[0]:
                     known = {**{k: set(v) for k, v in action.when.items()}, **said}
-                    best = (score, (proc, si, ai if precedes else ai + 1, precedes, known))
+                    best = (score, (proc, si, ai if precedes else ai + 1, known))
     if best[1] is None:
         return best[0], None
-    proc, si, ai, _precedes, known = best[1]
-    return best[0], _after_action(kb, proc, si, ai, known)
+    proc, si, start, known = best[1]
+    return best[0], _after_action(kb, proc, si, start, known)
 
 
 def find_next(thing: str, retriever: Retriever, region: str | None) -> Next | None:
