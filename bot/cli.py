@@ -192,7 +192,9 @@ def ask(
                 outcome = dialogue.handle(ConversationState(), TextMessage(q), understanding)
                 text = "\n".join(r.text for r in outcome.replies)
                 if not as_json:
-                    typer.echo(text + "\n")
+                    # The offered buttons ("did you mean" entries among them), as the console shows them.
+                    options = [b.label for r in outcome.replies for b in r.buttons]
+                    typer.echo("\n".join([text, *(f"  {i}. {label}" for i, label in enumerate(options, 1))]) + "\n")
                     continue
                 ans = outcome.answer
                 record = {

@@ -301,6 +301,10 @@ def answer_question(
             group = _city_branches(retriever, hit.entry, query)
         elif isinstance(hit.entry, CodeEntry) and cues.wants_all(query):
             group = _place_codes(retriever, hit.entry, query)
+        # Each entry once: both sides of "斗门的两个代码分别是" expand to both codes.
+        group = [e for e in group if e.id not in entry_ids]
+        if not group:
+            continue
         if lines:
             lines.append("")
         several_regions = len({h.entry.region for h in chosen}) > 1

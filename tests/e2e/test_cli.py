@@ -72,6 +72,13 @@ def test_ask_single_question_argument(tmp_path):
     assert "1-6" in proc.stdout
 
 
+def test_ask_shows_the_offered_options(tmp_path):
+    # What a fallback offers ("did you mean" entries, a human) is listed as in the console.
+    proc = run(["ask", "推荐一家好吃的餐厅"], data_dir=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "  1. " in proc.stdout and "转人工" in proc.stdout
+
+
 def test_kb_check_against_manuals(manuals_dir):
     files = [str(p) for p in sorted(manuals_dir.glob("*.txt"))]
     proc = run(["kb", "check", "--manual", *files])

@@ -140,6 +140,13 @@ def test_a_comparison_split_by_spaces_or_asked_for_each_side_is_one(retriever, l
     assert {"sx.card.mail_delivery", "sx.card.onsite_pickup"} <= set(a.entry_ids)
 
 
+def test_each_entry_is_answered_once(retriever, lexical):
+    # Both sides of the comparison expand to both of the area's codes.
+    a = ask(retriever, lexical, "大桥那边报关的代码和报检的代码分别填啥", region="zhuhai")
+    assert a.text.count("主管海关代码是 5788") == 1 and a.text.count("检验检疫机构代码是 485500") == 1
+    assert len(a.entry_ids) == len(set(a.entry_ids))
+
+
 def test_an_answer_without_what_was_asked_is_not_given(retriever, lexical):
     a = ask(retriever, lexical, "宝鸡那个建行网点周六上班不")
     assert a.fallback and a.suggestions  # the branch is one tap away, its hours are in no manual
