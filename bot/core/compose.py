@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from knowledge.index import Hit, Retriever
 from knowledge.loader import KnowledgeBase
@@ -35,10 +36,17 @@ _MATCH_MIN = 0.5
 _ENTRY_MIN = 0.3
 
 
-def _grams(text: str) -> set[str]:
+@lru_cache(maxsize=8192)
+def _grams(text: str) -> frozenset[str]:
+    """Character bigrams (cached: the procedure's names and words come back every question)."""
     text = re.sub(r"[\s\W_]+", "", normalize(text))
     grams = {text[i : i + 2] for i in range(len(text) - 1)}
-    return grams or ({text} if text else set())
+    return frozenset(grams or ({text} if text else set()))
+
+
+@lru_cache(maxsize=8192)
+def _normal(text: str) -> str:
+    return normalize(text)
 
 
 def similarity(thing: str, name: str) -> float:
@@ -155,7 +163,7 @@ _MAX_THEN = 3
 def _names(thing: str, words: str) -> float:
     """How well ``thing`` names ``words``: said in it whole ("报关入口的企业备案交上去"
     holds 报关入口), the more of it the better; else by shared bigrams."""
-    words = normalize(words)
+    words = _normal(words)
     if len(words) >= 2 and words in thing:
         return _CONTAINED + (1 - _CONTAINED) * len(words) / len(thing)
     return similarity(thing, words)
@@ -166,7 +174,7 @@ def _said_options(thing: str, proc: Procedure) -> dict[str, set[str]]:
     said: dict[str, set[str]] = {}
     for choice in proc.choices:
         for option in choice.options:
-            if any(len(w) >= 2 and normalize(w) in thing for w in option.says):
+            if any(len(w) >= 2 and _normal(w) in thing for w in option.says):
                 said.setdefault(choice.id, set()).add(option.value)
     return said
 
