@@ -275,3 +275,7 @@ class WalkthroughSettings(_Strict):
     # Words that mark a message as changing an earlier answer ("其实我们是线下办卡").
     change_cues: tuple[str, ...] = ()
     skip_reasons: tuple[Text, ...] = ()
+    # A reply to "为哪家企业办理" with one of these is a company name (西安某某贸易有限公司) ...
+    company_marks: tuple[str, ...] = ()
+    # ... and one with these, without a mark, is a sentence ("我们还没有卡"), not a name.
+    sentence_words: tuple[str, ...] = ()

@@ -22,7 +22,8 @@ from bot.core.state import Awaiting, Company, ConversationState, Progress, Remin
 from knowledge.loader import KnowledgeBase
 from knowledge.procedure import Choice, Item, Option, Procedure, Step, matches
 from knowledge.schema import HotlineEntry
-from nlu.interpreter import Understanding
+from knowledge.text import normalize
+from nlu.interpreter import FAQ_INTENT, Understanding
 
 __all__ = ["CHINA_TZ", "PREFIX", "Walkthroughs", "is_question"]
 
@@ -651,6 +652,30 @@ class Walkthroughs:
         return None
 
     # ------------------------------------------------------------------ text while waiting
+    def _names_a_company(self, state: ConversationState, text: str, nlu: Understanding | None) -> bool:
+        """Whether a reply to "为哪家企业办理" is a company name: one with a company mark
+        (有限公司, 厂, Ltd), or a plausible proper name: no sentence words (我们, 还没, 了),
+        no option of the procedure (有卡, 线下), no dialogue intent, not a place alone."""
+        settings = self.kb.walkthrough
+        folded = f" {normalize(text)} "
+        if any(mark in folded for mark in settings.company_marks):
+            return True
+        if any(word in folded for word in settings.sentence_words):
+            return False
+        if nlu is not None and nlu.intent and not nlu.intent.startswith(FAQ_INTENT) and nlu.confidence >= 0.5:
+            return False  # a greeting, "ok", "下一步" ...
+        proc = self.procedure(state)
+        squashed = folded.replace(" ", "")
+        for choice in proc.choices if proc else ():
+            for option in choice.options:
+                words = (*option.says, option.label.zh, option.label.en)
+                if any(len(w) >= 2 and normalize(w).replace(" ", "") in squashed for w in words if w):
+                    return False
+        # Else a name (set_company says what is wrong with one too short or too long), unless
+        # it is a place alone ("西安").
+        regions = self.kb.regions.values()
+        return not any(squashed in {normalize(a) for a in r.aliases} | {normalize(r.name)} for r in regions)
+
     def awaited_text(
         self, state: ConversationState, text: str, nlu: Understanding | None, now: datetime
     ) -> list[Reply] | None:
@@ -671,6 +696,12 @@ class Walkthroughs:
                 return None
             if text.strip().lower() in {self.msg.get("wt.buttons.later", lang).lower() for lang in ("zh", "en")}:
                 return self.button(state, f"{PREFIX}company:later", now)  # the button's label, typed
+            if not self._names_a_company(state, text, nlu):
+                # "有卡", "你好", "西安": no company name. The company is named for now (it can
+                # be named later, the forms ask for it) and the text is read as what it is.
+                named = self.set_company(state, None, now)
+                follow = self.awaited_text(state, text, nlu, now) if state.awaiting is not None else None
+                return [*named, *follow] if follow else named
             return self.set_company(state, text, now)
         if awaiting.kind == "region":
             region = nlu.entities.get("region") if nlu else None

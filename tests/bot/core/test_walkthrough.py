@@ -107,6 +107,29 @@ def test_a_company_name_is_checked(dialogue, lexical):
     assert "「甲乙贸易有限公司」" in walk.say("  甲乙贸易有限公司 ")
 
 
+def test_the_company_prompt_takes_only_a_company_name(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办理跨境电商入网")
+    walk.press("陕西")
+    # The answer to the next question is no company: the company is named for now and the
+    # answer is taken as what it is.
+    walk.say("我们已经有电子口岸卡了")
+    company = walk.state.active_company
+    assert company is not None and company.placeholder
+    assert walk.state.progress().answers.get("has_card") == "with_card"
+    for not_a_name in ("西安", "线下"):
+        walk = Walk(dialogue, lexical)
+        walk.say("我要办理跨境电商入网")
+        walk.press("陕西")
+        walk.say(not_a_name)
+        assert walk.state.active_company is None or walk.state.active_company.placeholder, not_a_name
+    # A proper name without 公司 is a name.
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办理跨境电商入网")
+    walk.press("陕西")
+    assert "「秦川星河」" in walk.say("秦川星河")
+
+
 def test_the_region_and_the_later_button_can_be_typed(dialogue, lexical):
     walk = Walk(dialogue, lexical)
     walk.say("我要办理跨境电商入网")
