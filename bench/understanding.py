@@ -21,14 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
+from bench.rasa_model import current_rasa  # noqa: E402
 from bot.core.dialogue import Dialogue  # noqa: E402
 from bot.core.messages import default_messages  # noqa: E402
-from nlu.gazetteer import default_gazetteer  # noqa: E402
 from nlu.lexical import default_lexical  # noqa: E402
 from nlu.rasa import RasaInterpreter  # noqa: E402
-from nlu.server import RasaServer  # noqa: E402
-from nlu.training import find_rasa_bin, model_path  # noqa: E402
 from tests.auxil import corpus  # noqa: E402
 
 MANUALS = ROOT.parent / "shared" / "manuals"
@@ -71,18 +68,7 @@ async def main() -> None:
     dialogues = {s: Dialogue(lexical.retriever, messages, strategy=s) for s in ("lexical", "rasa", "hybrid")}
     items = {part: corpus.load(part) for part in parts}
 
-    rasa: RasaInterpreter | None = None
-    server: RasaServer | None = None
-    if not args.lexical_only:
-        settings = Settings()
-        rasa_bin = find_rasa_bin(settings.portpal_rasa_venv)
-        model = model_path(settings.rasa_model_dir)
-        if rasa_bin is None or not model.is_file():
-            sys.exit("Rasa or its model is missing (make model), or pass --lexical-only")
-        server = RasaServer(rasa_bin, model)
-        await server.start()
-        rasa = RasaInterpreter(server.url, default_gazetteer(), timeout=10.0)
-    try:
+    async def report(rasa: RasaInterpreter | None) -> None:
         for part, qs in items.items():
             t0 = time.perf_counter()
             lex = [lexical.parse_sync(q.q) for q in qs]
@@ -92,14 +78,15 @@ async def main() -> None:
                 reports["rasa"] = corpus.run(qs, dialogues["rasa"], ras, manual_texts)
                 reports["hybrid"] = corpus.run(qs, dialogues["hybrid"], ras, manual_texts)
             print(f"\n== {part} ({len(qs)} questions, {time.perf_counter() - t0:.1f} s)")
-            for engine, report in reports.items():
-                print_report(engine, report, args.show if part != "heldout" else 0)
+            for engine, result in reports.items():
+                print_report(engine, result, args.show if part != "heldout" else 0)
             print_kinds(reports)
-    finally:
-        if rasa is not None:
-            await rasa.aclose()
-        if server is not None:
-            await server.stop()
+
+    if args.lexical_only:
+        await report(None)
+        return
+    async with current_rasa() as rasa:
+        await report(rasa)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import Settings  # noqa: E402
-from nlu.gazetteer import default_gazetteer  # noqa: E402
+from bench.rasa_model import current_rasa  # noqa: E402
 from nlu.interpreter import Interpreter  # noqa: E402
 from nlu.lexical import default_lexical  # noqa: E402
-from nlu.rasa import RasaInterpreter  # noqa: E402
-from nlu.server import RasaServer  # noqa: E402
-from nlu.training import find_rasa_bin, model_path  # noqa: E402
 from tests.auxil.conversations import HELD_OUT_DIR, CoreRunner, load_conversations  # noqa: E402
 
 
@@ -59,19 +55,8 @@ async def main() -> None:
     await measure("lexical", default_lexical())
     if args.lexical_only:
         return
-    settings = Settings()
-    rasa_bin = find_rasa_bin(settings.portpal_rasa_venv)
-    model = model_path(settings.rasa_model_dir)
-    if rasa_bin is None or not model.is_file():
-        sys.exit("Rasa or its model is missing (make model), or pass --lexical-only")
-    server = RasaServer(rasa_bin, model)
-    await server.start()
-    client = RasaInterpreter(server.url, default_gazetteer(), timeout=10.0)
-    try:
+    async with current_rasa() as client:
         await measure("rasa", client)
-    finally:
-        await client.aclose()
-        await server.stop()
 
 
 if __name__ == "__main__":
