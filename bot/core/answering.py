@@ -136,7 +136,7 @@ def _both_sides(
         shared = a[0]
         if not cues.compares(query) or shared.confidence < threshold:
             return None
-        own_a = next((h for h in a[1:]), None)
+        own_a = a[1] if len(a) > 1 else None
         own_b = next((h for h in b[1:] if own_a is None or h.entry.id != own_a.entry.id), None)
         floor = _OWN_SIDE_RATIO * shared.confidence
         if (
