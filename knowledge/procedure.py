@@ -277,5 +277,5 @@ class WalkthroughSettings(_Strict):
     skip_reasons: tuple[Text, ...] = ()
     # A reply to "为哪家企业办理" with one of these is a company name (西安某某贸易有限公司) ...
     company_marks: tuple[str, ...] = ()
-    # ... and one with these, without a mark, is a sentence ("我们还没有卡"), not a name.
+    # ... unless it has one of these: a sentence ("我们还没有卡") or a command ("切换到乙公司").
     sentence_words: tuple[str, ...] = ()

@@ -652,6 +652,15 @@ class Walkthroughs:
         return None
 
     # ------------------------------------------------------------------ text while waiting
+    def _marked_company(self, text: str) -> bool:
+        """A company name by its mark (有限公司, 厂, Ltd) in a text without sentence or command
+        words ("切换到乙公司" is a command)."""
+        settings = self.kb.walkthrough
+        folded = f" {normalize(text)} "
+        if any(word in folded for word in settings.sentence_words):
+            return False
+        return any(mark in folded for mark in settings.company_marks)
+
     def _names_a_company(self, state: ConversationState, text: str, nlu: Understanding | None) -> bool:
         """Whether a reply to "为哪家企业办理" is a company name: one with a company mark
         (有限公司, 厂, Ltd), or a plausible proper name: no sentence words (我们, 还没, 了),
@@ -685,6 +694,8 @@ class Walkthroughs:
             return None
         intent = nlu.intent if nlu else ""
         if awaiting.kind == "company_name":
+            if not is_question(text) and self._marked_company(text):
+                return self.set_company(state, text, now)  # "乙公司科技有限公司", whatever the NLU read
             if intent in {
                 "human",
                 "help",
