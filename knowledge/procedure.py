@@ -106,6 +106,10 @@ class Choice(_Strict):
     ask: Text
     options: Annotated[tuple[Option, ...], Field(min_length=2)]
     when: Condition = Field(default_factory=dict)
+    # What a yes/no choice is about (卡, 海关编码): a sentence that names it answers with the
+    # option whose ``reply`` is "deny" when it negates (卡还没办呢), else "affirm" when it says
+    # it is had or done (编码早就有了).
+    topic: tuple[str, ...] = ()
 
     def option(self, value: str) -> Option | None:
         return next((o for o in self.options if o.value == value), None)
@@ -279,3 +283,7 @@ class WalkthroughSettings(_Strict):
     company_marks: tuple[str, ...] = ()
     # ... unless it has one of these: a sentence ("我们还没有卡") or a command ("切换到乙公司").
     sentence_words: tuple[str, ...] = ()
+    # A sentence about a yes/no choice's topic says "no" with one of these (卡还没办呢)...
+    negations: tuple[str, ...] = ()
+    # ... and "yes" with one of these (海关编码我们早就有了).
+    affirmations: tuple[str, ...] = ()

@@ -61,6 +61,14 @@ class Cues:
         # "办卡申请交了 然后": the same at the very end of a message.
         self._next_end = re.compile("(?:" + _pattern(raw.get("next_end") or ()).pattern + r")[\s?？。.!！~～]*$")
         self._done_end = re.compile("(?:" + _pattern(raw["done"]).pattern + r")\s*$")
+        # A statement that something is done: a done word of two or more characters at the end
+        # (after the particles and punctuation that close a chat message), or "下一步"; with
+        # none of the words that say it is not ("还没弄好").
+        self._done_statement = re.compile(
+            "(?:" + _pattern([w for w in [*raw["done"], *(raw.get("done_statement") or ())] if len(str(w).strip()) >= 2]).pattern + r")"
+            r"[\s啦呀哈啊喔哦噢嘞咯了吧~～。.!！,，]*$|" + _pattern(raw.get("moving_on") or ()).pattern
+        )
+        self._not_done = _pattern(raw.get("not_done") or ())
         self._overview = _pattern(raw["overview"])
         self._not_asking = _pattern(raw.get("not_asking") or ())
         self.procedure_words = frozenset(str(w) for w in raw.get("procedure_words") or ())
@@ -118,6 +126,14 @@ class Cues:
         if not before:  # "下一步是什么": the next after what was said before
             return ""
         return before
+
+    def says_done(self, text: str) -> bool:
+        """Whether ``text`` says, without asking, that something is done ("这一步弄好啦",
+        "海关那个登记也搞定了", "ok 下一个"), as a user says a walkthrough step is."""
+        folded = text.strip().lower()
+        if self.is_question(folded) or self._not_done.search(folded):
+            return False
+        return bool(self._done_statement.search(folded))
 
     def without_done(self, thing: str) -> str:
         """``thing`` without the words that say it is finished ("海关注册登记弄完了" -> 海关注册登记)."""

@@ -19,6 +19,7 @@ from knowledge.index import Retriever, default_retriever
 from knowledge.text import is_english, normalize
 from nlu.cues import default_cues
 from nlu.gazetteer import Gazetteer, default_gazetteer
+from nlu.intents import IntentClassifier
 from nlu.interpreter import FAQ_INTENT, Understanding
 from nlu.normalize import Normalizer, default_normalizer
 
@@ -30,6 +31,13 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 # are longer than Chinese characters, hence a second limit).
 _MAX_CHAT_LEN = 12
 _MAX_CHAT_LEN_ASCII = 32
+# Commands the learned classifier may read in a message no example is close to, how long
+# such a message may be, and how sure it must be (a question is never one of these but
+# "where am I").
+_LEARNED_INTENTS = frozenset({"start_walkthrough", "continue", "back", "skip", "where_am_i", "restart"})
+_MAX_LEARNED_LEN = 30
+_LEARNED_CONFIDENCE = 0.9
+_ASKS = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|能否|是否|可不可以|能不能|要不要|需不需要")
 
 
 def load_intents(path: Path = INTENTS_FILE) -> dict[str, tuple[str, ...]]:
@@ -82,6 +90,9 @@ class LexicalInterpreter:
         self._slot = {name: chr(0x3B1 + i) for i, name in enumerate(gazetteer.names)}
         self._examples = [_Example(i, self._squash_template(t)) for i, texts in intents.items() for t in texts]
         self._example_texts = [ex.text for ex in self._examples]
+        plain = {i: [t for t in texts if "<" not in t] for i, texts in intents.items()}
+        questions = [q for e in retriever.kb.entries for q in (e.title, *e.questions) if q]
+        self.classifier = IntentClassifier(plain, questions)
 
     def _squash_template(self, template: str) -> str:
         pieces = re.split(r"<([a-z_]+)>", template)
@@ -119,12 +130,25 @@ class LexicalInterpreter:
         score = ratio / 100.0
         return (self._examples[index].intent, score) if score >= 0.86 else None
 
+    def learned_intent(self, text: str) -> tuple[str, float] | None:
+        """A walkthrough command said in words no example is close to ("带我走一下流程"), by
+        the classifier learned from all the examples; None for a question or when unsure."""
+        squashed = _squash(text)
+        if not squashed or len(squashed) > _MAX_LEARNED_LEN:
+            return None
+        intent, p = self.classifier.classify(text)
+        if intent not in _LEARNED_INTENTS or p < _LEARNED_CONFIDENCE:
+            return None
+        if intent != "where_am_i" and _ASKS.search(text):
+            return None
+        return intent, p
+
     def parse_sync(self, text: str) -> Understanding:
         lang = "en" if is_english(text) else "zh"
         spelled = self.normalizer.spell(text) if self.normalizer else text
         query = self.normalizer.strip_padding(spelled) if self.normalizer else text
         entities = self.entities(spelled)
-        chat = self.chat_intent(spelled)
+        chat = self.chat_intent(spelled) or self.learned_intent(spelled)
         if chat is not None:
             return Understanding(text, chat[0], chat[1], self.name, lang, entities, normalized=query)
         views = default_cues().views(query, self.retriever.known_words)

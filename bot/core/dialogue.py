@@ -37,6 +37,7 @@ from forms.catalog import Catalog, default_catalog
 from knowledge.index import Retriever
 from knowledge.render import answer_lines, title
 from knowledge.text import is_english
+from nlu.cues import default_cues
 from nlu.hybrid import Strategy
 from nlu.interpreter import Understanding
 from nlu.lexical import load_intent_requirements
@@ -50,6 +51,8 @@ _SUGGESTION_PREFIX = "kb:"
 _PRIVACY_DELETE = "privacy:delete"
 _PRIVACY_KEEP = "privacy:keep"
 _ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}")
+# Walkthrough moves the NLU already read; a done statement is one when the NLU read none of these.
+_MOVES = frozenset({"continue", "back", "skip", "restart", "where_am_i", "human", "help", "switch_company"})
 
 
 @dataclass(frozen=True)
@@ -345,6 +348,10 @@ class Dialogue:
         replies = self.wt.awaited_text(state, text, nlu, message.at)
         if replies is not None:
             return Outcome(state, replies)
+        # In a walkthrough, "这一步弄好啦" / "账号注册完成啦" says the step is done, whatever
+        # the NLU made of it (Rasa has read such a sentence as goodbye).
+        if walking and intent not in _MOVES and default_cues().says_done(text):
+            return Outcome(state, self.wt.done(state, message.at))
         if region_named and not walking:
             state.region = region_named
 

@@ -23,6 +23,7 @@ from knowledge.loader import KnowledgeBase
 from knowledge.procedure import Choice, Item, Option, Procedure, Step, matches
 from knowledge.schema import HotlineEntry
 from knowledge.text import normalize
+from nlu.cues import default_cues
 from nlu.interpreter import FAQ_INTENT, Understanding
 
 __all__ = ["CHINA_TZ", "PREFIX", "Walkthroughs", "is_question"]
@@ -36,6 +37,10 @@ _QUESTION = re.compile(
     r"|讲讲|讲一下|说说|介绍|解释|整体|概述|有哪些"
 )
 _MAX_COMPANY = 60
+# A statement this short (characters) that names an option answers its choice.
+_SHORT_STATEMENT = 16
+# What may stand around a place named alone at the company prompt ("陕西的", "在珠海这边").
+_PLACE_PARTICLES = "的在是这那边里儿吧呀啊哦嗯省市区,，。.!！~ "
 
 
 # (state, region, step id, answers) -> the step has documents to prepare on this path.
@@ -481,13 +486,32 @@ class Walkthroughs:
         if proc is None or state.awaiting is None or state.awaiting.kind != "choice":
             return None
         choice = proc.choice(state.awaiting.ref)
+        if is_question(text) or default_cues().compares(text):
+            return None  # "代理企业是什么意思", "Web版和MQ版有什么区别": asked about, not chosen
         picked = self.match_option(choice, text, nlu)
         option = picked[0] if picked else None
-        if option is None and nlu is not None and nlu.intent in ("affirm", "deny") and not is_question(text):
+        if option is None:
+            option = self.polar_option(choice, text)
+        if option is None and nlu is not None and nlu.intent in ("affirm", "deny"):
             option = next((o for o in choice.options if o.reply == nlu.intent), None)
         if option is None:
             return None
         return self.answer_choice(state, choice.id, option.value, now)
+
+    def polar_option(self, choice: Choice, text: str) -> Option | None:
+        """A yes/no choice answered by a sentence about its topic: "卡还没办呢" is no,
+        "海关编码我们早就有了" is yes (a negation wins: "还没有" has 有 in it)."""
+        folded = f" {normalize(text).lower()} "
+        if not any(normalize(t).lower() in folded for t in choice.topic):
+            return None
+        settings = self.kb.walkthrough
+        if any(w in folded for w in settings.negations):
+            reply = "deny"
+        elif any(w in folded for w in settings.affirmations):
+            reply = "affirm"
+        else:
+            return None
+        return next((o for o in choice.options if o.reply == reply), None)
 
     def change_from_text(
         self, state: ConversationState, text: str, nlu: Understanding | None, now: datetime
@@ -497,15 +521,21 @@ class Walkthroughs:
         if proc is None or prog is None or is_question(text):
             return None
         intent = nlu.intent if nlu else ""
-        if intent != "inform" and not any(cue in text.lower() for cue in self.kb.walkthrough.change_cues):
+        cued = intent == "inform" or any(cue in text.lower() for cue in self.kb.walkthrough.change_cues)
+        # A short statement that names an option settles its choice ("我们在横琴", "做1210保税");
+        # a longer one only with a word that says it tells a fact ("其实我们是线下办卡").
+        if not cued and len(text.strip()) > _SHORT_STATEMENT:
             return None
         best: list[tuple[int, Choice, Option]] = []
         for choice in proc.choices:
             if not matches(choice.when, prog.answers):
                 continue
             picked = self.match_option(choice, text, nlu, min_len=2)
+            polar = None if picked else self.polar_option(choice, text)
             if picked:
                 best.append((picked[1], choice, picked[0]))
+            elif polar is not None:
+                best.append((1, choice, polar))  # "法人卡之前就办过了": below any option's words
         if not best:
             return None
         best.sort(key=lambda t: -t[0])
@@ -682,8 +712,12 @@ class Walkthroughs:
                     return False
         # Else a name (set_company says what is wrong with one too short or too long), unless
         # it is a place alone ("西安").
-        regions = self.kb.regions.values()
-        return not any(squashed in {normalize(a) for a in r.aliases} | {normalize(r.name)} for r in regions)
+        # "陕西的", "珠海这边": a place and particles, no name.
+        rest = squashed
+        for region in self.kb.regions.values():
+            for alias in sorted({normalize(a) for a in region.aliases} | {normalize(region.name)}, key=len, reverse=True):
+                rest = rest.replace(alias, "")
+        return bool(rest.strip(_PLACE_PARTICLES))
 
     def awaited_text(
         self, state: ConversationState, text: str, nlu: Understanding | None, now: datetime
