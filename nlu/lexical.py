@@ -90,13 +90,20 @@ class LexicalInterpreter:
         self._slot = {name: chr(0x3B1 + i) for i, name in enumerate(gazetteer.names)}
         self._examples = [_Example(i, self._squash_template(t)) for i, texts in intents.items() for t in texts]
         self._example_texts = [ex.text for ex in self._examples]
-        plain = {i: [t for t in texts if "<" not in t] for i, texts in intents.items()}
-        questions = [q for e in retriever.kb.entries for q in (e.title, *e.questions) if q]
-        self.classifier = IntentClassifier(plain, questions)
+        # The classifier reads texts with their entities masked as the fuzzy match does:
+        # "带我走一遍珠海的接入流程" is about starting, not about 珠海.
+        examples = {i: [self._for_classifier(t, template=True) for t in texts] for i, texts in intents.items()}
+        questions = [self._for_classifier(q) for e in retriever.kb.entries for q in (e.title, *e.questions) if q]
+        self.classifier = IntentClassifier(examples, questions)
 
     def _squash_template(self, template: str) -> str:
         pieces = re.split(r"<([a-z_]+)>", template)
         return "".join(_squash(p) if i % 2 == 0 else self._slot.get(p, "") for i, p in enumerate(pieces))
+
+    def _for_classifier(self, text: str, template: bool = False) -> str:
+        if text.isascii():
+            return text  # English keeps its spaces: the classifier reads words
+        return self._squash_template(text) if template else self._masked(text)
 
     def _masked(self, text: str) -> str:
         """The text squashed, with each entity mention replaced by its slot letter."""
@@ -136,11 +143,13 @@ class LexicalInterpreter:
         squashed = _squash(text)
         if not squashed or len(squashed) > _MAX_LEARNED_LEN:
             return None
-        intent, p = self.classifier.classify(text)
+        intent, p = self.classifier.classify(self._for_classifier(text))
         if intent not in _LEARNED_INTENTS or p < _LEARNED_CONFIDENCE:
             return None
         if intent != "where_am_i" and _ASKS.search(text):
             return None
+        if intent == "start_walkthrough" and default_cues().without_overview(text) is not None:
+            return None  # "全部步骤列一下": the overview, which offers to start
         return intent, p
 
     def parse_sync(self, text: str) -> Understanding:

@@ -44,6 +44,8 @@ from tests.auxil import database
 
 CONVERSATIONS_DIR = Path(__file__).resolve().parent.parent / "data" / "conversations"
 HELD_OUT_DIR = CONVERSATIONS_DIR / "heldout"
+# Conversations in users' words that the walkthrough is tuned on (measured, not yet all passing).
+TUNING_DIR = CONVERSATIONS_DIR / "tuning"
 EXPECT_KEYS = frozenset({"walkthrough", "company", "answers", "step", "done", "skipped", "finished", "question"})
 
 
