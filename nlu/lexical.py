@@ -141,7 +141,15 @@ class LexicalInterpreter:
         """A walkthrough command said in words no example is close to ("带我走一下流程"), by
         the classifier learned from all the examples; None for a question or when unsure."""
         squashed = _squash(text)
-        if not squashed or len(squashed) > _MAX_LEARNED_LEN:
+        if not squashed:
+            return None
+        if len(squashed) > _MAX_LEARNED_LEN:
+            # A longer message may hold a start among its facts ("我们公司想在陕西开通跨境电商，
+            # 法人卡之前就办过了，麻烦带我走一下流程"): a clause that is one starts.
+            for clause in default_cues().clauses(text):
+                found = self.learned_intent(clause) if len(_squash(clause)) <= _MAX_LEARNED_LEN else None
+                if found is not None and found[0] == "start_walkthrough":
+                    return found
             return None
         intent, p = self.classifier.classify(self._for_classifier(text))
         if intent not in _LEARNED_INTENTS or p < _LEARNED_CONFIDENCE:

@@ -348,6 +348,9 @@ class Dialogue:
         replies = self.wt.awaited_text(state, text, nlu, message.at)
         if replies is not None:
             return Outcome(state, replies)
+        renamed = self.wt.rename_placeholder(state, text, message.at)
+        if renamed is not None:
+            return Outcome(state, renamed)
         # In a walkthrough, "这一步弄好啦" / "账号注册完成啦" says the step is done, whatever
         # the NLU made of it (Rasa has read such a sentence as goodbye).
         if walking and intent not in _MOVES and default_cues().says_done(text):
@@ -387,7 +390,7 @@ class Dialogue:
         if is_question(text) and intent != "where_am_i":
             return None
         if intent == "start_walkthrough":
-            return self.wt.start(state, now, region)
+            return self.wt.start(state, now, region, said=text)
         if intent == "where_am_i":
             return [self.wt.checklist(state)]
         if intent == "restart" and state.walkthrough:

@@ -141,6 +141,9 @@ class ConversationState(BaseModel):
     companies: list[Company] = Field(default_factory=list)
     company: int | None = None
     walkthrough: str | None = None
+    # What the user said with their request to start, before the company's progress existed
+    # ("法人卡之前就办过了"): read for the choices it settles once the walkthrough opens.
+    stated: list[str] = Field(default_factory=list)
     awaiting: Awaiting | None = None
     reminders_enabled: bool = True
     reminders: list[ReminderSpec] = Field(default_factory=list)

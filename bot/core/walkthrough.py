@@ -129,9 +129,12 @@ class Walkthroughs:
         return prog is not None and not prog.finished
 
     # ------------------------------------------------------------------ starting
-    def start(self, state: ConversationState, now: datetime, region: str | None = None) -> list[Reply]:
-        """Start or resume; asks for the region and the company first when unknown."""
+    def start(self, state: ConversationState, now: datetime, region: str | None = None, said: str = "") -> list[Reply]:
+        """Start or resume; asks for the region and the company first when unknown. ``said``:
+        the message that asked to start, whose facts settle choices once the walkthrough opens."""
         state.awaiting = None
+        if said:
+            state.stated = [*state.stated, said][-3:]
         target = region or state.walkthrough or state.region
         if target is None or target not in self.kb.procedures:
             buttons = tuple(
@@ -166,13 +169,35 @@ class Walkthroughs:
         total = len(proc.steps)
         if prog.finished:
             return [Reply(self._m(state, "finished", company=company.name, procedure=title)), self.checklist(state)]
-        if not (prog.done or prog.skipped or prog.answers):
+        noted = self._settle_stated(state, proc, prog)
+        if not (prog.done or prog.skipped) and (noted or not prog.answers):
             intro = self._m(state, "begin", company=company.name, procedure=title, total=total)
+            if noted:
+                intro += "\n" + self._m(state, "stated_facts", facts=("; " if state.lang == "en" else "；").join(noted))
         else:
             step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
             n = self._number(proc, step) if step else total
             intro = self._m(state, "resume", company=company.name, procedure=title, n=n, total=total)
         return [Reply(intro), *self.present(state, now)]
+
+    def _settle_stated(self, state: ConversationState, proc: Procedure, prog: Progress) -> list[str]:
+        """Answer the choices that what the user said before the walkthrough opened settles
+        (each clause: an option's words, or a yes/no about a choice's topic); the lines said."""
+        said, state.stated = state.stated, []
+        noted: list[str] = []
+        for text in said:
+            for clause in default_cues().clauses(text):
+                if is_question(clause):
+                    continue
+                for choice in proc.choices:
+                    if choice.id in prog.answers or not matches(choice.when, prog.answers):
+                        continue
+                    picked = self.match_option(choice, clause, None, min_len=2)
+                    option = picked[0] if picked else self.polar_option(choice, clause)
+                    if option is not None:
+                        prog.answers[choice.id] = option.value
+                        noted.append(f"{choice.title.get(state.lang)} = {option.label.get(state.lang)}")
+        return noted
 
     # ------------------------------------------------------------------ showing a step
     def present(self, state: ConversationState, now: datetime) -> list[Reply]:
@@ -580,6 +605,19 @@ class Walkthroughs:
             index = len(state.companies) - 1
         return self.switch_company(state, index, now, said="company_set")
 
+    def rename_placeholder(self, state: ConversationState, text: str, now: datetime) -> list[Reply] | None:
+        """The name of a company named "我的企业" for now, given later in passing
+        ("公司叫咸阳渭水跨境贸易有限公司"); None when the text gives none."""
+        company = state.active_company
+        if company is None or not company.placeholder or state.awaiting is not None:
+            return None
+        name = self.company_name_in(text)
+        if name is None or not 2 <= len(name) <= _MAX_COMPANY or any(c.name == name for c in state.companies):
+            return None
+        company.name, company.placeholder = name, False
+        replies = [Reply(self._m(state, "company_renamed", company=name))]
+        return replies + (self.present(state, now) if self.active(state) else [])
+
     def switch_company(
         self, state: ConversationState, index: int, now: datetime, said: str = "company_switched"
     ) -> list[Reply]:
@@ -682,6 +720,24 @@ class Walkthroughs:
         return None
 
     # ------------------------------------------------------------------ text while waiting
+    def company_name_in(self, text: str) -> str | None:
+        """The company name a reply gives ("公司叫咸阳渭水跨境贸易有限公司", "您好～X有限公司"):
+        the text without its leading words, when what is left has a company mark and no
+        sentence words; None otherwise."""
+        name = text.strip()
+        leads = sorted(self.kb.walkthrough.name_leads, key=len, reverse=True)
+        changed = True
+        while changed:
+            changed = False
+            name = name.lstrip(" ～~,，。.!！:：、")
+            for lead in leads:
+                if name.lower().startswith(lead.lower()):
+                    name = name[len(lead) :]
+                    changed = True
+                    break
+        name = name.strip(" ～~,，。.!！:：、")
+        return name if name and not is_question(name) and self._marked_company(name) else None
+
     def _marked_company(self, text: str) -> bool:
         """A company name by its mark (有限公司, 厂, Ltd) in a text without sentence or command
         words ("切换到乙公司" is a command)."""
@@ -728,8 +784,9 @@ class Walkthroughs:
             return None
         intent = nlu.intent if nlu else ""
         if awaiting.kind == "company_name":
-            if not is_question(text) and self._marked_company(text):
-                return self.set_company(state, text, now)  # "乙公司科技有限公司", whatever the NLU read
+            named = self.company_name_in(text)
+            if named is not None:
+                return self.set_company(state, named, now)  # "乙公司科技有限公司", whatever the NLU read
             if intent in {
                 "human",
                 "help",
