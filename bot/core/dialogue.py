@@ -387,7 +387,10 @@ class Dialogue:
             return self.wt.companies(state)
         if intent in {"reminders_on", "reminders_off"}:
             return self.wt.set_reminders(state, intent == "reminders_on")
-        if is_question(text) and intent != "where_am_i":
+        # "…入网要怎么走流程，带我做一下": a request to start that ends the message starts,
+        # whatever it asked before; any other command in a question is a question.
+        last = (default_cues().clauses(text) or [text])[-1]
+        if is_question(last if intent == "start_walkthrough" else text) and intent != "where_am_i":
             return None
         if intent == "start_walkthrough":
             return self.wt.start(state, now, region, said=text)
