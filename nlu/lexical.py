@@ -143,20 +143,24 @@ class LexicalInterpreter:
         squashed = _squash(text)
         if not squashed:
             return None
-        if len(squashed) > _MAX_LEARNED_LEN:
-            # A longer message may hold a start among its facts ("我们公司想在陕西开通跨境电商，
-            # 法人卡之前就办过了，麻烦带我走一下流程"): a clause that is one starts.
-            # It must end the message or the message must ask nothing ("想办电子口岸卡，申请材料有哪些"
-            # asks for materials).
-            clauses = default_cues().clauses(text)
-            if default_cues().without_overview(text) is not None:
-                return None  # "…全部流程说一下": the overview, which offers to start
-            for i, clause in enumerate(clauses):
-                found = self.learned_intent(clause) if len(_squash(clause)) <= _MAX_LEARNED_LEN else None
-                later = clauses[i + 1 :]
-                if found is not None and found[0] == "start_walkthrough" and not any(_ASKS.search(c) for c in later):
+        found = self._learned_whole(text) if len(squashed) <= _MAX_LEARNED_LEN else None
+        if found is not None:
+            return found
+        # A message of several clauses may hold a start among its facts ("我们公司想在陕西开通
+        # 跨境电商，法人卡之前就办过了，麻烦带我走一下流程"): a clause that is one starts when it
+        # ends the message or nothing after it asks ("想办电子口岸卡，申请材料有哪些" asks).
+        cues = default_cues()
+        clauses = cues.clauses(text)
+        if len(clauses) < 2 or cues.without_overview(text) is not None:
+            return None  # "…全部流程说一下": the overview, which offers to start
+        for i, clause in enumerate(clauses):
+            found = self._learned_whole(clause) if len(_squash(clause)) <= _MAX_LEARNED_LEN else None
+            if found is not None and found[0] == "start_walkthrough":
+                if not any(_ASKS.search(c) for c in clauses[i + 1 :]):
                     return found
-            return None
+        return None
+
+    def _learned_whole(self, text: str) -> tuple[str, float] | None:
         intent, p = self.classifier.classify(self._for_classifier(text))
         if intent not in _LEARNED_INTENTS or p < _LEARNED_CONFIDENCE:
             return None

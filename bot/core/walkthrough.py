@@ -184,19 +184,22 @@ class Walkthroughs:
         """Answer the choices that what the user said before the walkthrough opened settles
         (each clause: an option's words, or a yes/no about a choice's topic); the lines said."""
         said, state.stated = state.stated, []
+        return [line for text in said for line in self._settle(state, proc, prog, text)]
+
+    def _settle(self, state: ConversationState, proc: Procedure, prog: Progress, text: str) -> list[str]:
+        """Answer the open choices that the statements of ``text`` settle; the lines said."""
         noted: list[str] = []
-        for text in said:
-            for clause in default_cues().clauses(text):
-                if is_question(clause):
+        for clause in default_cues().clauses(text):
+            if is_question(clause):
+                continue
+            for choice in proc.choices:
+                if choice.id in prog.answers or not matches(choice.when, prog.answers):
                     continue
-                for choice in proc.choices:
-                    if choice.id in prog.answers or not matches(choice.when, prog.answers):
-                        continue
-                    picked = self.match_option(choice, clause, None, min_len=2)
-                    option = picked[0] if picked else self.polar_option(choice, clause)
-                    if option is not None:
-                        prog.answers[choice.id] = option.value
-                        noted.append(f"{choice.title.get(state.lang)} = {option.label.get(state.lang)}")
+                picked = self.match_option(choice, clause, None, min_len=2)
+                option = picked[0] if picked else self.polar_option(choice, clause)
+                if option is not None:
+                    prog.answers[choice.id] = option.value
+                    noted.append(f"{choice.title.get(state.lang)} = {option.label.get(state.lang)}")
         return noted
 
     # ------------------------------------------------------------------ showing a step
@@ -521,6 +524,11 @@ class Walkthroughs:
             option = next((o for o in choice.options if o.reply == nlu.intent), None)
         if option is None:
             return None
+        prog = state.progress()
+        if prog is not None:
+            # "我们走MQ，用卡签名": the rest of the message may answer the choices after it.
+            prog.answers[choice.id] = option.value
+            self._settle(state, proc, prog, text)
         return self.answer_choice(state, choice.id, option.value, now)
 
     def polar_option(self, choice: Choice, text: str) -> Option | None:
