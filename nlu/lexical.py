@@ -36,6 +36,7 @@ _MAX_CHAT_LEN_ASCII = 32
 # "where am I").
 _LEARNED_INTENTS = frozenset({"start_walkthrough", "continue", "back", "skip", "where_am_i", "restart"})
 _MAX_LEARNED_LEN = 30
+_MAX_LEARNED_WORDS = 12
 _LEARNED_CONFIDENCE = 0.9
 _ASKS = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|能否|是否|可不可以|能不能|要不要|需不需要")
 
@@ -62,6 +63,13 @@ def load_intent_requirements(path: Path = INTENTS_FILE) -> dict[str, tuple[str, 
 
 def _squash(text: str) -> str:
     return _PUNCT.sub("", normalize(text))
+
+
+def _short(text: str) -> bool:
+    """Short enough to be one command: characters for Chinese, words for English."""
+    if text.isascii():
+        return len(text.split()) <= _MAX_LEARNED_WORDS
+    return len(_squash(text)) <= _MAX_LEARNED_LEN
 
 
 @dataclass(frozen=True)
@@ -93,7 +101,9 @@ class LexicalInterpreter:
         # The classifier reads texts with their entities masked as the fuzzy match does:
         # "带我走一遍珠海的接入流程" is about starting, not about 珠海.
         examples = {i: [self._for_classifier(t, template=True) for t in texts] for i, texts in intents.items()}
-        questions = [self._for_classifier(q) for e in retriever.kb.entries for q in (e.title, *e.questions) if q]
+        questions = [
+            self._for_classifier(q) for e in retriever.kb.entries for q in (e.title, e.en.title, *e.questions) if q
+        ]
         self.classifier = IntentClassifier(examples, questions)
 
     def _squash_template(self, template: str) -> str:
@@ -143,7 +153,7 @@ class LexicalInterpreter:
         squashed = _squash(text)
         if not squashed:
             return None
-        found = self._learned_whole(text) if len(squashed) <= _MAX_LEARNED_LEN else None
+        found = self._learned_whole(text) if _short(text) else None
         if found is not None:
             return found
         # A message of several clauses may hold a start among its facts ("我们公司想在陕西开通
@@ -154,7 +164,7 @@ class LexicalInterpreter:
         if len(clauses) < 2 or cues.without_overview(text) is not None:
             return None  # "…全部流程说一下": the overview, which offers to start
         for i, clause in enumerate(clauses):
-            found = self._learned_whole(clause) if len(_squash(clause)) <= _MAX_LEARNED_LEN else None
+            found = self._learned_whole(clause) if _short(clause) else None
             if found is not None and found[0] == "start_walkthrough":
                 if not any(_ASKS.search(c) for c in clauses[i + 1 :]):
                     return found

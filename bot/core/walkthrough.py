@@ -737,13 +737,13 @@ class Walkthroughs:
         changed = True
         while changed:
             changed = False
-            name = name.lstrip(" ～~,，。.!！:：、")
+            name = name.lstrip(" ～~,，。!！:：、")
             for lead in leads:
                 if name.lower().startswith(lead.lower()):
                     name = name[len(lead) :]
                     changed = True
                     break
-        name = name.strip(" ～~,，。.!！:：、")
+        name = name.strip(" ～~,，。!！:：、")  # not "." : "Co., Ltd."
         return name if name and not is_question(name) and self._marked_company(name) else None
 
     def _marked_company(self, text: str) -> bool:
