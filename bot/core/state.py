@@ -40,6 +40,8 @@ class Progress(BaseModel):
     answers: dict[str, str] = Field(default_factory=dict)  # choice id -> option value
     done: list[str] = Field(default_factory=list)
     skipped: dict[str, str] = Field(default_factory=dict)  # step id -> reason given ("" if none)
+    # Skipped because an answer makes them not apply (已有海关编码): they come back when it changes.
+    auto_skipped: list[str] = Field(default_factory=list)
     current: str | None = None
     milestones: dict[str, datetime] = Field(default_factory=dict)  # milestone id -> when reported
     finished: bool = False
@@ -80,7 +82,7 @@ class ReminderSpec(BaseModel):
 
     key: str
     due: datetime
-    kind: Literal["milestone", "idle", "handoff"]
+    kind: Literal["milestone", "idle", "handoff", "skipped"]
     company: int = 0
     region: str = ""
     step: str = ""

@@ -221,6 +221,9 @@ class Walkthroughs:
                 reason = step.skip_reason.get(state.lang) if step.skip_reason else ""
                 n = self._number(proc, step)
                 replies.append(Reply(self._m(state, "auto_skip", n=n, title=step.title.get(state.lang), reason=reason)))
+                prog.skipped[step.id] = reason
+                if step.id not in prog.auto_skipped:
+                    prog.auto_skipped.append(step.id)
                 prog.current = None
                 step = self._next_open(proc, prog)
                 continue
@@ -237,7 +240,34 @@ class Walkthroughs:
         prog.current = None
         state.awaiting = None
         text = self._m(state, "finished", company=company.name, procedure=proc.title.get(state.lang))
+        needed = self.still_needed(proc, prog)
+        if needed:
+            lines = [self._m(state, "still_needed", days=self.kb.walkthrough.idle_nudge_days)]
+            lines += [f"• {self._number(proc, st)}. {st.title.get(state.lang)}" for st in needed]
+            text += "\n" + "\n".join(lines)
         return [Reply(text), self.checklist(state)]
+
+    def still_needed(self, proc: Procedure, prog: Progress) -> list[Step]:
+        """Steps skipped by hand that the manual requires (``skip_matters``), not those an
+        answer makes unnecessary."""
+        return [
+            st
+            for st in proc.steps
+            if st.id in prog.skipped and st.id not in prog.auto_skipped and st.skip_matters and self.applicable(st, prog.answers)
+        ]
+
+    def _rederive(self, state: ConversationState, proc: Procedure, prog: Progress) -> list[str]:
+        """After an answer changed: steps it skipped that apply again come back (said); those
+        it makes unnecessary are skipped, with their reason, when the path reaches them."""
+        back: list[str] = []
+        for step in proc.steps:
+            if step.id in prog.auto_skipped and self.applicable(step, prog.answers):
+                prog.auto_skipped.remove(step.id)
+                prog.skipped.pop(step.id, None)
+                back.append(self._m(state, "step_returns", n=self._number(proc, step), title=step.title.get(state.lang)))
+        if back:
+            prog.finished = False
+        return back
 
     def _choice_reply(self, state: ConversationState, proc: Procedure, step: Step, choice: Choice) -> Reply:
         head = self._m(
@@ -331,7 +361,7 @@ class Walkthroughs:
             title = f"{i}. {step.title.get(lang)}"
             if step.id in prog.done:
                 lines.append(f"{self._m(state, 'mark_done')} {title}")
-            elif step.id in prog.skipped:
+            elif step.id in prog.skipped and step.id not in prog.auto_skipped:
                 reason = prog.skipped[step.id]
                 sep = ": " if lang == "en" else "："
                 note = self._m(state, "note_skipped", reason=f"{sep}{reason}" if reason else "")
@@ -454,10 +484,11 @@ class Walkthroughs:
         old = prog.answers.get(choice_id)
         prog.answers[choice_id] = value
         self._drop_stale_answers(proc, prog)
+        returned = [Reply(line) for line in self._rederive(state, proc, prog)]
         if state.awaiting is not None and state.awaiting.kind == "choice" and state.awaiting.ref == choice_id:
             state.awaiting = None
             prog.finished = False
-            return self.present(state, now)
+            return [*returned, *self.present(state, now)]
         if old is not None and old != value:
             old_label = choice.option(old)
             text = self._m(
@@ -473,7 +504,7 @@ class Walkthroughs:
             )
         if prog.finished:
             prog.finished = self._next_open(proc, prog) is None
-        return [Reply(text), *self.present(state, now)]
+        return [Reply(text), *returned, *self.present(state, now)]
 
     @staticmethod
     def _drop_stale_answers(proc: Procedure, prog: Progress) -> None:
@@ -697,6 +728,20 @@ class Walkthroughs:
             return None
         if head == "reminders" and rest in {"on", "off"}:
             return self.set_reminders(state, rest == "on")
+        if head == "redo":
+            # A skipped step the manual requires, done now (from its reminder).
+            company, _, tail = rest.partition(":")
+            region, _, step_id = tail.partition(":")
+            if not _is_index(company) or int(company) >= len(state.companies) or region not in self.kb.procedures:
+                return None
+            state.company, state.walkthrough, state.region = int(company), region, region
+            prog = state.progress()
+            proc = self.kb.procedures[region]
+            if prog is None or step_id not in {st.id for st in proc.steps}:
+                return None
+            prog.skipped.pop(step_id, None)
+            prog.finished, prog.current, state.awaiting = False, step_id, None
+            return self.present(state, now)
         if self.procedure(state) is None or state.active_company is None:
             return self.start(state, now) if head in {"done", "back", "skip", "resume", "progress"} else None
         if head == "choice":
@@ -844,6 +889,18 @@ class Walkthroughs:
         for ci, company in enumerate(state.companies):
             for region, prog in company.progress.items():
                 proc = self.kb.procedures.get(region)
+                if proc is not None and prog.finished and prog.updated_at is not None:
+                    for step in self.still_needed(proc, prog):
+                        out.append(
+                            ReminderSpec(
+                                key=f"skipped:{ci}:{region}:{step.id}:{prog.updated_at.isoformat()}",
+                                due=prog.updated_at + timedelta(days=self.kb.walkthrough.idle_nudge_days),
+                                kind="skipped",
+                                company=ci,
+                                region=region,
+                                step=step.id,
+                            )
+                        )
                 if proc is None or prog.finished:
                     continue
                 for step in proc.steps:
@@ -916,6 +973,18 @@ class Walkthroughs:
             )
             return [Reply(text, (resume, off))]
         step = proc.step(spec.step)
+        if spec.kind == "skipped":
+            if step.id not in prog.skipped:
+                return []  # done meanwhile
+            text = self._m(
+                state,
+                "skipped_reminder",
+                company=company.name,
+                procedure=proc.title.get(state.lang),
+                n=self._number(proc, step),
+                title=step.title.get(state.lang),
+            )
+            return [Reply(text, (self._button(state, "continue", f"{PREFIX}redo:{spec.company}:{spec.region}:{step.id}"), off))]
         ms = next(m for m in step.milestones if m.id == spec.milestone)
         at = prog.milestones.get(ms.id)
         day = _local_date(at) if at else spec.due.date()
