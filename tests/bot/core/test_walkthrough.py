@@ -136,3 +136,125 @@ def test_the_region_and_the_later_button_can_be_typed(dialogue, lexical):
     assert "请问为哪家企业办理" in walk.say("珠海"), "a typed region answers the question, not a CCB branch"
     assert "好的，为「我的企业」办理" in walk.say("先不填")
     assert walk.state.walkthrough == "zhuhai" and walk.state.active_company.placeholder
+
+
+# ---------------------------------------------------------------- sentences, not buttons (issue 21)
+
+
+def _choice_at(dialogue, lexical, region_key, choice):
+    """A walk whose open question is ``choice``, reached by pressing the first option of every
+    choice before it (and "done" on the steps between)."""
+    proc = dialogue.wt.kb.procedures[region_key]
+    walk = started(dialogue, lexical, proc_region_name(dialogue, region_key))
+    for _ in range(40):
+        awaiting = walk.state.awaiting
+        if awaiting is not None and awaiting.kind == "choice" and awaiting.ref == choice.id:
+            return walk
+        if awaiting is not None and awaiting.kind == "choice":
+            asked = proc.choice(awaiting.ref)
+            # The option that keeps the most steps open (not "agent": it skips a step).
+            option = next((o for o in asked.options if o.reply != "affirm"), asked.options[0])
+            walk.event(ButtonPress(f"wt:choice:{asked.id}:{option.value}", at=T0))
+        else:
+            walk.event(ButtonPress("wt:done", at=T0))
+    return None
+
+
+def proc_region_name(dialogue, key):
+    return dialogue.wt.kb.regions[key].name
+
+
+def test_no_option_is_chosen_by_a_question_about_it(dialogue, lexical):
+    """Every option of every branch question, asked about while that question is open."""
+    checked = 0
+    for key, proc in dialogue.wt.kb.procedures.items():
+        for choice in proc.choices:
+            walk = _choice_at(dialogue, lexical, key, choice)
+            if walk is None:
+                continue  # a choice this path never asks (the delivery of an offline card)
+            labels = [o.label.zh for o in choice.options]
+            asked = [f"{label}是什么意思" for label in labels]
+            asked += [f"{a}和{b}有什么区别" for a, b in zip(labels, labels[1:], strict=False)]
+            for question in asked:
+                before = dict(walk.state.progress().answers)
+                walk.say(question)
+                assert walk.state.progress().answers == before, f"{key}: {question!r} chose an option"
+                assert walk.state.awaiting is not None and walk.state.awaiting.ref == choice.id, question
+                checked += 1
+    assert checked >= 30, checked
+
+
+def test_a_whole_walkthrough_in_sentences(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("你好，我们公司想在陕西开通跨境电商，法人卡之前就办过了，麻烦带我走一下流程")
+    assert walk.state.walkthrough == "shaanxi"
+    text = walk.say("西安秦风优选电子商务有限公司")
+    assert walk.state.active_company.name == "西安秦风优选电子商务有限公司"
+    assert "电子口岸卡 = 有卡" in text and walk.state.progress().answers == {"has_card": "with_card"}
+    walk.say("好的 单一窗口这块搞定了")
+    assert walk.state.progress().done == ["sw_register"]
+    walk.say("这个也提交了，下一个吧")
+    walk.say("我们打算直接去建行柜台办，离公司近")
+    assert walk.state.progress().answers["card_channel"] == "offline"
+    walk.say("这步弄完啦")
+    walk.say("我们是做仓储运输的")
+    assert walk.state.progress().answers["enterprise_type"] == "logistics"
+    walk.say("ok 下一个")
+    walk.say("我们走MQ，用卡签名")  # two choices in one message
+    assert walk.state.progress().answers["open_mode"] == "mq"
+    assert walk.state.progress().answers["signing"] == "card"
+    walk.say("最后这步也搞定了")
+    assert walk.state.progress().finished
+
+
+def test_done_in_words_is_not_done_when_it_says_not(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.say("卡还没办呢")
+    assert walk.state.progress().answers["has_card"] == "no_card"
+    walk.say("还没弄好")
+    assert walk.state.progress().done == []
+    walk.say("注册好了")
+    assert walk.state.progress().done == ["sw_register"]
+
+
+def test_a_company_named_in_passing_names_the_placeholder(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办陕西跨境电商新企业入网")
+    walk.say("口岸卡我们还没办")  # not a name: the company is named for now, the card answered
+    assert walk.state.active_company.placeholder
+    assert walk.state.progress().answers["has_card"] == "no_card"
+    text = walk.say("公司叫咸阳渭水跨境贸易有限公司")
+    assert walk.state.active_company.name == "咸阳渭水跨境贸易有限公司" and "咸阳渭水跨境贸易有限公司" in text
+    assert not walk.state.active_company.placeholder
+
+
+def test_a_changed_answer_brings_back_the_step_it_skipped(dialogue, lexical):
+    walk = started(dialogue, lexical, "珠海")
+    text = walk.say("海关编码我们早就有了")
+    assert "jc_filing" in walk.state.progress().skipped and "可以跳过" in text
+    walk.say("我们不是代理 自己做")
+    text = walk.say("其实我们还没有海关编码")
+    assert "第 1 步「海关 JC 备案」现在需要办理了" in text
+    assert "jc_filing" not in walk.state.progress().skipped
+
+
+def test_the_end_lists_required_skipped_steps_and_reminds(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.press("有卡")
+    walk.press("完成，下一步")
+    walk.press("完成，下一步")
+    walk.press("线下建行代理点")
+    walk.press("完成，下一步")
+    walk.press("电商企业")
+    walk.press("跳过")
+    text = walk.say("暂时不办")
+    walk.press("Web版")
+    text = walk.press("完成，下一步")
+    assert walk.state.progress().finished
+    assert "手册仍要求办理" in text and "跨境电商企业类型备案" in text
+    reminder = next(r for r in walk.state.reminders if r.kind == "skipped")
+    walk.at = reminder.due
+    text = walk.fire(reminder.key)
+    assert "跳过的第 4 步「跨境电商企业类型备案」没有办理" in text
+    walk.press("继续办理")
+    assert walk.state.progress().current == "enterprise_type_filing" and not walk.state.progress().finished
