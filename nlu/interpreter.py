@@ -43,6 +43,13 @@ class Understanding:
     # ``text`` as the knowledge search reads it: spelling corrected, padding removed
     # (``nlu.normalize``); empty means ``text`` itself.
     normalized: str = ""
+    # ``text`` with its spelling corrected (simplified, typos) but nothing removed: what the
+    # dialogue reads a command or an answer in; empty means ``text`` itself.
+    spelled: str = ""
+
+    @property
+    def plain(self) -> str:
+        return self.spelled or self.text
 
     @property
     def query(self) -> str:

@@ -187,15 +187,19 @@ class LexicalInterpreter:
         entities = self.entities(spelled)
         chat = self.chat_intent(spelled) or self.learned_intent(spelled)
         if chat is not None:
-            return Understanding(text, chat[0], chat[1], self.name, lang, entities, normalized=query)
+            return Understanding(text, chat[0], chat[1], self.name, lang, entities, normalized=query, spelled=spelled)
         views = default_cues().views(query, self.retriever.known_words)
         ranking = tuple(self.retriever.shortlist(query, views=views))
         region = entities.get("region")
         top = next((h for h in ranking if not region or h.entry.region == region), None)
         if top is None:
-            return Understanding(text, FAQ_INTENT, 0.0, self.name, lang, entities, hits=ranking, normalized=query)
+            return Understanding(
+                text, FAQ_INTENT, 0.0, self.name, lang, entities, hits=ranking, normalized=query, spelled=spelled
+            )
         intent = f"{FAQ_INTENT}/{top.entry.id}"
-        return Understanding(text, intent, top.confidence, self.name, lang, entities, hits=ranking, normalized=query)
+        return Understanding(
+            text, intent, top.confidence, self.name, lang, entities, hits=ranking, normalized=query, spelled=spelled
+        )
 
     async def parse(self, text: str) -> Understanding:
         return self.parse_sync(text)

@@ -44,7 +44,7 @@ def _ranking(items: Any, key: str) -> tuple[tuple[str, float], ...]:
 
 
 def understanding_from_parse(
-    text: str, body: dict[str, Any], gazetteer: Gazetteer, normalized: str = ""
+    text: str, body: dict[str, Any], gazetteer: Gazetteer, normalized: str = "", spelled: str = ""
 ) -> Understanding:
     """Read Rasa's parse result: intent, retrieval ranking and entities.
 
@@ -86,6 +86,7 @@ def understanding_from_parse(
         faq_ranking=faq_ranking,
         intent_ranking=_ranking(body.get("intent_ranking"), "name"),
         normalized=normalized,
+        spelled=spelled,
     )
 
 
@@ -131,7 +132,7 @@ class RasaInterpreter:
             raise RasaError(f"{self.url}/model/parse answered something that is not JSON") from exc
         if not isinstance(body, dict) or "intent" not in body:
             raise RasaError(f"{self.url}/model/parse answered without an intent (is a model loaded?)")
-        return understanding_from_parse(text, body, self.gazetteer, self.normalizer.strip_padding(spelled))
+        return understanding_from_parse(text, body, self.gazetteer, self.normalizer.strip_padding(spelled), spelled)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -327,8 +327,11 @@ class Dialogue:
         lang = state.lang
         region_named = nlu.entities.get("region") if nlu else None
         intent = nlu.intent if nlu else "faq"
+        # Commands and answers are read in the text as spelt right (simplified, typos fixed);
+        # names and form answers in the text as typed.
+        plain = nlu.plain.strip() if nlu is not None and nlu.plain.strip() else text
         needed = self._requires.get(intent)
-        if needed and not any(word in text.lower() for word in needed):
+        if needed and not any(word in plain.lower() for word in needed):
             intent = "faq"  # a command intent without its words: read it as a question
         walking = self.wt.active(state)
 
@@ -353,7 +356,7 @@ class Dialogue:
             return Outcome(state, renamed)
         # In a walkthrough, "这一步弄好啦" / "账号注册完成啦" says the step is done, whatever
         # the NLU made of it (Rasa has read such a sentence as goodbye).
-        if walking and intent not in _MOVES and default_cues().says_done(text):
+        if walking and intent not in _MOVES and default_cues().says_done(plain):
             return Outcome(state, self.wt.done(state, message.at))
         if region_named and not walking:
             state.region = region_named
@@ -370,11 +373,11 @@ class Dialogue:
             return Outcome(state, self.cards.question(state))
         if intent == "pair_agent":
             return Outcome(state, self.cards.how_to_pair(state))
-        walkthrough = self._walkthrough_intent(state, intent, text, region_named, message.at)
+        walkthrough = self._walkthrough_intent(state, intent, plain, region_named, message.at)
         if walkthrough is not None:
             return Outcome(state, walkthrough)
         if walking:
-            changed = self.wt.change_from_text(state, text, nlu, message.at)
+            changed = self.wt.change_from_text(state, plain, nlu, message.at)
             if changed is not None:
                 return Outcome(state, changed)
         return self._question(state, text, nlu, region_named, message.at)

@@ -836,8 +836,10 @@ class Walkthroughs:
         if awaiting is None:
             return None
         intent = nlu.intent if nlu else ""
+        typed = text  # a company name is kept as typed; anything else is read as spelt right
+        text = nlu.plain.strip() if nlu is not None and nlu.plain.strip() else text
         if awaiting.kind == "company_name":
-            named = self.company_name_in(text)
+            named = self.company_name_in(typed) if self.company_name_in(text) else None
             if named is not None:
                 return self.set_company(state, named, now)  # "乙公司科技有限公司", whatever the NLU read
             if intent in {
@@ -857,7 +859,7 @@ class Walkthroughs:
                 named = self.set_company(state, None, now)
                 follow = self.awaited_text(state, text, nlu, now) if state.awaiting is not None else None
                 return [*named, *follow] if follow else named
-            return self.set_company(state, text, now)
+            return self.set_company(state, typed, now)
         if awaiting.kind == "region":
             region = nlu.entities.get("region") if nlu else None
             if region in self.kb.procedures and not is_question(text):
