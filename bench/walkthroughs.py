@@ -48,9 +48,10 @@ async def measure(name: str, interpreter: Interpreter, part: str = "heldout", sh
     for _, _, problems in runner.results:
         missed.update({p.split()[0] for p in problems})
     if show and part != "heldout":
+        said = {(c.name, i): t.value for c in conversations for i, t in enumerate(c.turns)}
         for conv, index, problems in runner.results:
             if problems:
-                print(f"    {conv} #{index}: {'; '.join(problems)}")
+                print(f"    {conv[:40]} #{index} {said.get((conv, index - 1), '')!r}: {'; '.join(problems)}")
     print(
         f"{part:<8} {name:<8} turns {passed}/{turns} ({passed / turns:.1%})  "
         f"conversations {len(conversations) - len(failed_convs)}/{len(conversations)}"

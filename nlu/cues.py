@@ -66,7 +66,7 @@ class Cues:
         # none of the words that say it is not ("还没弄好").
         self._done_statement = re.compile(
             "(?:" + _pattern([w for w in [*raw["done"], *(raw.get("done_statement") or ())] if len(str(w).strip()) >= 2]).pattern + r")"
-            r"[\s啦呀哈啊喔哦噢嘞咯了吧~～。.!！,，]*$|" + _pattern(raw.get("moving_on") or ()).pattern
+            r"(?:[\s啦呀哈啊喔哦噢嘞咯了吧~～。.!！,，]|已经)*$|" + _pattern(raw.get("moving_on") or ()).pattern
         )
         self._not_done = _pattern(raw.get("not_done") or ())
         self._overview = _pattern(raw["overview"])

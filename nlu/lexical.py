@@ -37,6 +37,8 @@ _MAX_CHAT_LEN_ASCII = 32
 _LEARNED_INTENTS = frozenset({"start_walkthrough", "continue", "back", "skip", "where_am_i", "restart"})
 _MAX_LEARNED_LEN = 30
 _MAX_LEARNED_WORDS = 12
+# Commands a clause of a longer statement may give.
+_CLAUSE_COMMANDS = frozenset({"skip", "back", "restart"})
 _LEARNED_CONFIDENCE = 0.9
 _ASKS = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|能否|是否|可不可以|能不能|要不要|需不需要")
 
@@ -168,6 +170,14 @@ class LexicalInterpreter:
             if found is not None and found[0] == "start_walkthrough":
                 if not any(_ASKS.search(c) for c in clauses[i + 1 :]):
                     return found
+        # A step command among statements, in a message that asks nothing ("海关注册登记先不弄了，
+        # 以后再办，同事出差了": skip, the rest its reason).
+        if any(_ASKS.search(c) for c in clauses):
+            return None
+        for clause in clauses:
+            found = self._learned_whole(clause) if _short(clause) else None
+            if found is not None and found[0] in _CLAUSE_COMMANDS:
+                return found
         return None
 
     def _learned_whole(self, text: str) -> tuple[str, float] | None:

@@ -408,7 +408,7 @@ class Dialogue:
         if intent == "back":
             return self.wt.back(state, now)
         if intent == "skip":
-            return self.wt.skip(state, now)
+            return self.wt.skip(state, now, said=text)
         return None
 
     def _question(

@@ -54,6 +54,19 @@ def is_question(text: str) -> bool:
     return bool(_QUESTION.search(text))
 
 
+_NEGATED = re.compile(r"(?:不是|不要|不选|不用|不做|不|没有|没|非|而非|not|no)\s*$")
+
+
+def _said_not_negated(phrase: str, text: str) -> bool:
+    """Whether ``phrase`` occurs in ``text`` once at least without a negation just before it."""
+    at = text.find(phrase)
+    while at >= 0:
+        if not _NEGATED.search(text[max(0, at - 3) : at]) or _NEGATED.search(phrase[:2]):
+            return True
+        at = text.find(phrase, at + 1)
+    return False
+
+
 def _local_date(at: datetime) -> date:
     return at.astimezone(CHINA_TZ).date()
 
@@ -210,6 +223,17 @@ class Walkthroughs:
         prog.updated_at = now
         replies: list[Reply] = []
         step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+        # Steps before it that an answer made unnecessary (said with the start, or in passing)
+        # are skipped as if reached, with their reason.
+        upto = proc.index(step.id) if step is not None else len(proc.steps)
+        for earlier in proc.steps[:upto]:
+            if earlier.id in prog.done or earlier.id in prog.skipped or self.applicable(earlier, prog.answers):
+                continue
+            reason = earlier.skip_reason.get(state.lang) if earlier.skip_reason else ""
+            n = self._number(proc, earlier)
+            replies.append(Reply(self._m(state, "auto_skip", n=n, title=earlier.title.get(state.lang), reason=reason)))
+            prog.skipped[earlier.id] = reason
+            prog.auto_skipped.append(earlier.id)
         while step is not None:
             choice = self._pending_choice(proc, step, prog.answers)
             if choice is not None:
@@ -406,13 +430,18 @@ class Walkthroughs:
         prog.finished = False
         return self.present(state, now)
 
-    def skip(self, state: ConversationState, now: datetime) -> list[Reply]:
+    def skip(self, state: ConversationState, now: datetime, said: str = "") -> list[Reply]:
+        """Skip the open step; one that matters asks why, unless ``said`` (the message that
+        asked to skip) gives a reason beside its command ("先不弄了，以后再办，同事出差了")."""
         proc, prog = self.procedure(state), state.progress()
         if proc is None or prog is None or prog.finished:
             return self.start(state, now)
         step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
         if step is None:
             return self.present(state, now)
+        clauses = default_cues().clauses(said)
+        if step.skip_matters and len(clauses) >= 2:
+            return self._skip(state, step.id, "，".join(c.strip() for c in clauses[1:]), now, warn=True)
         if step.skip_matters:
             state.awaiting = Awaiting(kind="skip_reason", ref=step.id)
             text = self._m(state, "ask_skip_reason", n=self._number(proc, step), title=step.title.get(state.lang))
@@ -525,7 +554,10 @@ class Walkthroughs:
         low = text.lower()
         scored: list[tuple[int, Option]] = []
         for option in choice.options:
-            score = max((len(s) for s in option.says if len(s) >= min_len and s.lower() in low), default=0)
+            # "我们是进口不是出口": a phrase said after a negation does not pick its option.
+            score = max(
+                (len(s) for s in option.says if len(s) >= min_len and _said_not_negated(s.lower(), low)), default=0
+            )
             if not score and nlu is not None and any(nlu.entities.get(k) == v for k, v in option.entity.items()):
                 score = 1
             if score:
@@ -595,7 +627,8 @@ class Walkthroughs:
             if not matches(choice.when, prog.answers):
                 continue
             picked = self.match_option(choice, text, nlu, min_len=2)
-            polar = None if picked else self.polar_option(choice, text)
+            # A yes/no said about a topic answers its question once; changing it takes a cue.
+            polar = None if picked or (choice.id in prog.answers and not cued) else self.polar_option(choice, text)
             if picked:
                 best.append((picked[1], choice, picked[0]))
             elif polar is not None:
@@ -606,6 +639,11 @@ class Walkthroughs:
         if len(best) > 1 and best[0][0] == best[1][0]:
             return None
         _, choice, option = best[0]
+        if prog.answers.get(choice.id) != option.value and choice.id not in prog.answers:
+            # "跨境工业区，1210出口": the other open choices the message settles, too.
+            prog.answers[choice.id] = option.value
+            self._settle(state, proc, prog, text)
+            del prog.answers[choice.id]
         if prog.answers.get(choice.id) == option.value:
             text = self._m(
                 state, "choice_set", choice=choice.title.get(state.lang), option=option.label.get(state.lang)
@@ -648,7 +686,7 @@ class Walkthroughs:
         """The name of a company named "我的企业" for now, given later in passing
         ("公司叫咸阳渭水跨境贸易有限公司"); None when the text gives none."""
         company = state.active_company
-        if company is None or not company.placeholder or state.awaiting is not None:
+        if company is None or not company.placeholder or (state.awaiting is not None and state.awaiting.kind != "choice"):
             return None
         name = self.company_name_in(text)
         if name is None or not 2 <= len(name) <= _MAX_COMPANY or any(c.name == name for c in state.companies):
