@@ -64,6 +64,8 @@ class Answer:
     suggestions: tuple[str, ...] = ()
     # Places the question names that no manual covers (上海, Shenzhen): why it is not answered.
     elsewhere: tuple[str, ...] = ()
+    # An overview or "what next" answer offers the walkthrough: (region, step to start at, or "").
+    offer: tuple[str, str] | None = None
 
     @property
     def ambiguous(self) -> bool:
@@ -396,7 +398,21 @@ def _next_answer(question: str, following: Next, retriever: Retriever, lang: str
         sources=tuple(sources),
         entry_ids=tuple(e.id for e in shown),
         regions=(following.region,),
+        offer=(following.region, _step_of(following, retriever)) if _step_of(following, retriever) else None,
     )
+
+
+def _step_of(following: Next, retriever: Retriever) -> str:
+    """The step a "what next" answer leads to: the next step, else the step whose actions or
+    entries hold what comes next ("" when none does)."""
+    if following.step is not None:
+        return following.step.id
+    proc = retriever.kb.procedures.get(following.region)
+    wanted = {t.entry.id for t in following.actions} or {following.entry.id}
+    for step in proc.steps if proc else ():
+        if wanted & ({a.see for a in step.actions} | set(step.see)):
+            return step.id
+    return ""
 
 
 def _overview_answer(question: str, parts: list[Overview], retriever: Retriever, lang: str, msg: Messages) -> Answer:
@@ -445,4 +461,5 @@ def _overview_answer(question: str, parts: list[Overview], retriever: Retriever,
         sources=tuple(sources),
         entry_ids=tuple(entry_ids),
         regions=regions,
+        offer=(regions[0], "") if len(regions) == 1 and all(p.step is None for p in parts) else None,
     )

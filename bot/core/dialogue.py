@@ -275,7 +275,8 @@ class Dialogue:
         if answer is None:
             return Outcome(state, [self._say(state, self.msg.get("stale_button", state.lang))])
         state.fallback_streak = 0
-        replies = [self._say(state, answer.text)]
+        offer = self.wt.offer_button(state, *answer.offer) if answer.offer and not self.wt.active(state) else None
+        replies = [self._say(state, answer.text, (offer,) if offer else ())]
         resume = self.forms.resume_offer(state) or self.wt.resume_offer(state)
         if resume is not None:
             replies.append(resume)
@@ -444,7 +445,9 @@ class Dialogue:
             replies = [self._say(state, body, self._buttons(lang, "human", "help"))]
             return Outcome(state, replies + ([resume] if resume else []), answer)
         state.fallback_streak = 0
-        replies = [self._say(state, answer.text)]
+        # An overview or "what next" outside a walkthrough offers one, at the step it names.
+        offer = self.wt.offer_button(state, *answer.offer) if answer.offer and not self.wt.active(state) else None
+        replies = [self._say(state, answer.text, (offer,) if offer else ())]
         if answer.ambiguous:
             state.pending_question = text
             replies.append(self._say(state, self.msg.get("ask_region", lang), self._region_buttons(lang)))

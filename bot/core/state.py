@@ -146,6 +146,8 @@ class ConversationState(BaseModel):
     # What the user said with their request to start, before the company's progress existed
     # ("法人卡之前就办过了"): read for the choices it settles once the walkthrough opens.
     stated: list[str] = Field(default_factory=list)
+    # The step a walkthrough started from a "what next" answer begins at (the earlier ones done).
+    start_at: str = ""
     awaiting: Awaiting | None = None
     reminders_enabled: bool = True
     reminders: list[ReminderSpec] = Field(default_factory=list)

@@ -167,12 +167,41 @@ class Walkthroughs:
                 self._button(state, "stay", f"{PREFIX}stay", region=current),
             )
             return [Reply(text, buttons)]
+        fresh = state.walkthrough != target or state.progress() is None or not started
         state.walkthrough = target
         state.region = target
         if state.active_company is None:
             state.awaiting = Awaiting(kind="company_name", ref="start")
-            return [Reply(self._m(state, "ask_company"), (self._button(state, "later", f"{PREFIX}company:later"),))]
-        return self._open(state, now)
+            ask = self._follows(state, target) + "\n" + self._m(state, "ask_company")
+            return [Reply(ask, (self._button(state, "later", f"{PREFIX}company:later"),))]
+        opened = self._open(state, now)
+        if fresh and opened:
+            opened[0] = Reply(self._follows(state, target) + "\n" + opened[0].text, opened[0].buttons)
+        return opened
+
+    def _follows(self, state: ConversationState, region: str) -> str:
+        """Which region's procedure a walkthrough follows, and how to take another."""
+        proc = self.kb.procedures[region]
+        manual = self.kb.manuals[proc.manual]
+        others = [self._region_name(state, key) for key in self.kb.procedures if key != region]
+        return self._m(
+            state,
+            "follows",
+            procedure=proc.title.get(state.lang),
+            manual=manual.label_en if state.lang == "en" else manual.label,
+            other=others[0] if others else "",
+        )
+
+    def offer_button(self, state: ConversationState, region: str, step_id: str) -> Button | None:
+        """The button under an overview or "what next" answer that starts the walkthrough
+        (at ``step_id``, the earlier steps marked done)."""
+        proc = self.kb.procedures.get(region)
+        if proc is None:
+            return None
+        if step_id and step_id in {st.id for st in proc.steps}:
+            n = proc.index(step_id) + 1
+            return self._button(state, "start_here", f"{PREFIX}from:{region}:{step_id}", n=n)
+        return self._button(state, "start_region", f"{PREFIX}region:{region}", region=self._region_name(state, region))
 
     def _open(self, state: ConversationState, now: datetime) -> list[Reply]:
         """Greet the (re)opened walkthrough and show where it stands."""
@@ -183,10 +212,18 @@ class Walkthroughs:
         if prog.finished:
             return [Reply(self._m(state, "finished", company=company.name, procedure=title)), self.checklist(state)]
         noted = self._settle_stated(state, proc, prog)
+        at, state.start_at = state.start_at, ""
+        begun = ""
+        if at and at in {st.id for st in proc.steps} and not (prog.done or prog.skipped):
+            prog.done = [st.id for st in proc.steps[: proc.index(at)]]
+            prog.current = None
+            begun = self._m(state, "started_at", n=proc.index(at) + 1)
         if not (prog.done or prog.skipped) and (noted or not prog.answers):
             intro = self._m(state, "begin", company=company.name, procedure=title, total=total)
             if noted:
                 intro += "\n" + self._m(state, "stated_facts", facts=("; " if state.lang == "en" else "；").join(noted))
+        elif begun:
+            intro = self._m(state, "begin", company=company.name, procedure=title, total=total) + "\n" + begun
         else:
             step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
             n = self._number(proc, step) if step else total
@@ -747,6 +784,12 @@ class Walkthroughs:
             return self.start(state, now)
         if head == "region" and rest in self.kb.procedures:
             return self.start(state, now, rest)
+        if head == "from":
+            region, _, step_id = rest.partition(":")
+            if region not in self.kb.procedures:
+                return None
+            state.start_at = step_id
+            return self.start(state, now, region)
         if head == "switch" and rest in self.kb.procedures:
             state.awaiting = None
             state.walkthrough = rest
