@@ -57,6 +57,16 @@ async def measure(name: str, interpreter: Interpreter, part: str = "heldout", sh
         f"conversations {len(conversations) - len(failed_convs)}/{len(conversations)}"
     )
     print("         missed: " + ", ".join(f"{k} {n}" for k, n in missed.most_common()))
+    files = {c.name: c.file for c in conversations}
+    if len(set(files.values())) > 1:
+        for file in sorted(set(files.values())):
+            rows = [problems for conv, _, problems in runner.results if files[conv] == file]
+            convs = {conv for conv in files if files[conv] == file}
+            bad = {conv for conv, _, problems in runner.results if problems and files[conv] == file}
+            print(
+                f"         {file}: turns {sum(not p for p in rows)}/{len(rows)}  "
+                f"conversations {len(convs) - len(bad)}/{len(convs)}"
+            )
 
 
 async def main() -> None:
