@@ -278,6 +278,8 @@ class WalkthroughSettings(_Strict):
     idle_nudge_days: int = Field(default=3, ge=1)
     # Words that mark a message as changing an earlier answer ("其实我们是线下办卡").
     change_cues: tuple[str, ...] = ()
+    # Of those, the words that say an earlier answer was wrong (其实, 说错了).
+    correction_cues: tuple[str, ...] = ()
     skip_reasons: tuple[Text, ...] = ()
     # A reply to "为哪家企业办理" with one of these is a company name (西安某某贸易有限公司) ...
     company_marks: tuple[str, ...] = ()
@@ -288,3 +290,5 @@ class WalkthroughSettings(_Strict):
     negations: tuple[str, ...] = ()
     # ... and "yes" with one of these (海关编码我们早就有了).
     affirmations: tuple[str, ...] = ()
+    # Phrases with a negation in them that negate nothing (不好意思, 不对 as "I was wrong").
+    not_negations: tuple[str, ...] = ()

@@ -69,6 +69,9 @@ class Cues:
             r"(?:[\s啦呀哈啊喔哦噢嘞咯了吧~～。.!！,，]|已经)*$|" + _pattern(raw.get("moving_on") or ()).pattern
         )
         self._not_done = _pattern(raw.get("not_done") or ())
+        self._did = re.compile(
+            "(?:" + _pattern(raw.get("done_verbs") or ["弄"]).pattern + r")\S{0,3}?(?:了|咗|啦|完|好)[\s啦呀哈啊哦嘞咯了吧~～。.!！]*$"
+        )
         self._overview = _pattern(raw["overview"])
         self._not_asking = _pattern(raw.get("not_asking") or ())
         self.procedure_words = frozenset(str(w) for w in raw.get("procedure_words") or ())
@@ -133,7 +136,13 @@ class Cues:
         folded = text.strip().lower()
         if self.is_question(folded) or self._not_done.search(folded):
             return False
-        return bool(self._done_statement.search(folded))
+        if self._done_statement.search(folded):
+            return True
+        # Any clause that says so ("装好了 激活也弄了 搞掂"): a done word at its end, or a verb
+        # of doing with a perfective particle after it ("卡收到了", "备案也弄了").
+        return any(
+            self._done_statement.search(c.strip()) or self._did.search(c.strip()) for c in self.clauses(folded)
+        )
 
     def without_done(self, thing: str) -> str:
         """``thing`` without the words that say it is finished ("海关注册登记弄完了" -> 海关注册登记)."""

@@ -114,7 +114,15 @@ class LexicalInterpreter:
 
     def _for_classifier(self, text: str, template: bool = False) -> str:
         if text.isascii():
-            return text  # English keeps its spaces: the classifier reads words
+            # English keeps its spaces (the classifier reads words); places become one word.
+            if template:
+                return re.sub(r"<[a-z_]+>", " slot ", text)
+            norm = normalize(text)
+            out, at = [], 0
+            for m in self.gazetteer.find(norm):
+                out += [norm[at : m.start], " slot "]
+                at = m.end
+            return "".join([*out, norm[at:]])
         return self._squash_template(text) if template else self._masked(text)
 
     def _masked(self, text: str) -> str:
@@ -166,7 +174,7 @@ class LexicalInterpreter:
         if len(clauses) < 2 or cues.without_overview(text) is not None:
             return None  # "…全部流程说一下": the overview, which offers to start
         for i, clause in enumerate(clauses):
-            found = self._learned_whole(clause) if _short(clause) else None
+            found = (self.chat_intent(clause) or self._learned_whole(clause)) if _short(clause) else None
             if found is not None and found[0] == "start_walkthrough":
                 if not any(_ASKS.search(c) for c in clauses[i + 1 :]):
                     return found
@@ -175,7 +183,7 @@ class LexicalInterpreter:
         if any(_ASKS.search(c) for c in clauses):
             return None
         for clause in clauses:
-            found = self._learned_whole(clause) if _short(clause) else None
+            found = (self.chat_intent(clause) or self._learned_whole(clause)) if _short(clause) else None
             if found is not None and found[0] in _CLAUSE_COMMANDS:
                 return found
         return None

@@ -358,7 +358,9 @@ class Dialogue:
         # In a walkthrough, "这一步弄好啦" / "账号注册完成啦" says the step is done, whatever
         # the NLU made of it (Rasa has read such a sentence as goodbye).
         if walking and intent not in _MOVES and default_cues().says_done(plain):
-            return Outcome(state, self.wt.done(state, message.at))
+            # "不好意思说错了，我们其实有卡，去年就办了" corrects an answer; it finishes nothing.
+            corrected = self.wt.change_from_text(state, plain, nlu, message.at) if self.wt.corrects(plain) else None
+            return Outcome(state, corrected if corrected is not None else self.wt.done(state, message.at))
         if region_named and not walking:
             state.region = region_named
 

@@ -39,6 +39,8 @@ _QUESTION = re.compile(
 _MAX_COMPANY = 60
 # A statement this short (characters) that names an option answers its choice.
 _SHORT_STATEMENT = 16
+# A reply this short (characters) may name an option by a part of its label ("电商").
+_ABBREVIATION = 6
 # What may stand around a place named alone at the company prompt ("陕西的", "在珠海这边").
 _PLACE_PARTICLES = "的在是这那边里儿吧呀啊哦嗯省市区,，。.!！~ "
 
@@ -617,7 +619,7 @@ class Walkthroughs:
         if is_question(text) or default_cues().compares(text):
             return None  # "代理企业是什么意思", "Web版和MQ版有什么区别": asked about, not chosen
         picked = self.match_option(choice, text, nlu)
-        option = picked[0] if picked else None
+        option = picked[0] if picked else self._abbreviated_option(choice, text)
         if option is None:
             option = self.polar_option(choice, text)
         if option is None and nlu is not None and nlu.intent in ("affirm", "deny"):
@@ -631,6 +633,18 @@ class Walkthroughs:
             self._settle(state, proc, prog, text)
         return self.answer_choice(state, choice.id, option.value, now)
 
+    @staticmethod
+    def _abbreviated_option(choice: Choice, text: str) -> Option | None:
+        """A short reply that is part of one option's label or words ("电商" for 电商企业,
+        "web" for Web版), when it is part of no other option's."""
+        word = normalize(text).strip(" ，,。.!！~～的吧呀啊哈").lower()
+        if not 2 <= len(word) <= _ABBREVIATION:
+            return None
+        holders = [
+            o for o in choice.options if any(word in w.lower() for w in (o.label.zh, o.label.en, *o.says) if w)
+        ]
+        return holders[0] if len(holders) == 1 else None
+
     def polar_option(self, choice: Choice, text: str) -> Option | None:
         """A yes/no choice answered by a sentence about its topic: "卡还没办呢" is no,
         "海关编码我们早就有了" is yes (a negation wins: "还没有" has 有 in it)."""
@@ -638,6 +652,8 @@ class Walkthroughs:
         if not any(normalize(t).lower() in folded for t in choice.topic):
             return None
         settings = self.kb.walkthrough
+        for phrase in settings.not_negations:
+            folded = folded.replace(phrase, " ")  # "不好意思说错了，我们其实有卡"
         if any(w in folded for w in settings.negations):
             reply = "deny"
         elif any(w in folded for w in settings.affirmations):
@@ -645,6 +661,11 @@ class Walkthroughs:
         else:
             return None
         return next((o for o in choice.options if o.reply == reply), None)
+
+    def corrects(self, text: str) -> bool:
+        """Whether ``text`` says it corrects something said before (其实, 说错了, actually)."""
+        low = text.lower()
+        return any(cue in low for cue in self.kb.walkthrough.correction_cues)
 
     def change_from_text(
         self, state: ConversationState, text: str, nlu: Understanding | None, now: datetime
