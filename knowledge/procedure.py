@@ -286,6 +286,8 @@ class WalkthroughSettings(_Strict):
     # ... unless it has one of these: a sentence ("我们还没有卡") or a command ("切换到乙公司").
     sentence_words: tuple[str, ...] = ()
     name_leads: tuple[str, ...] = ()
+    # A request to start or restart with one of these is for a new company ("给另一家公司办").
+    another_company: tuple[str, ...] = ()
     # A sentence about a yes/no choice's topic says "no" with one of these (卡还没办呢)...
     negations: tuple[str, ...] = ()
     # ... and "yes" with one of these (海关编码我们早就有了).

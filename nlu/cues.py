@@ -69,6 +69,7 @@ class Cues:
             r"(?:[\s啦呀哈啊喔哦噢嘞咯了吧~～。.!！,，]|已经)*$|" + _pattern(raw.get("moving_on") or ()).pattern
         )
         self._not_done = _pattern(raw.get("not_done") or ())
+        self._request = _pattern(raw.get("requests") or ["带我"])
         self._did = re.compile(
             "(?:" + _pattern(raw.get("done_verbs") or ["弄"]).pattern + r")\S{0,3}?(?:了|咗|啦|完|好)[\s啦呀哈啊哦嘞咯了吧~～。.!！]*$"
         )
@@ -129,6 +130,12 @@ class Cues:
         if not before:  # "下一步是什么": the next after what was said before
             return ""
         return before
+
+    def request(self, text: str) -> int:
+        """Where a request to be guided starts in ``text`` ("你能带我办一下吗", "can you walk me
+        through it"), -1 if none: a question that asks to be walked through is a request."""
+        found = self._request.search(text.lower())
+        return found.start() if found else -1
 
     def says_done(self, text: str) -> bool:
         """Whether ``text`` says, without asking, that something is done ("这一步弄好啦",

@@ -171,12 +171,19 @@ class LexicalInterpreter:
         # ends the message or nothing after it asks ("想办电子口岸卡，申请材料有哪些" asks).
         cues = default_cues()
         clauses = cues.clauses(text)
-        if len(clauses) < 2 or cues.without_overview(text) is not None:
+        if cues.without_overview(text) is not None:
             return None  # "…全部流程说一下": the overview, which offers to start
+        if len(clauses) < 2:
+            # One long run without punctuation (voice input): its request, if it ends with one
+            # ("…你能带我办一下吗").
+            at = cues.request(text)
+            tail = text[at:] if at > 0 else ""
+            found = self._learned_whole(tail) if tail and _short(tail) else None
+            return found if found is not None and found[0] == "start_walkthrough" else None
         for i, clause in enumerate(clauses):
             found = (self.chat_intent(clause) or self._learned_whole(clause)) if _short(clause) else None
             if found is not None and found[0] == "start_walkthrough":
-                if not any(_ASKS.search(c) for c in clauses[i + 1 :]):
+                if not any(_ASKS.search(c) and cues.request(c) < 0 for c in clauses[i + 1 :]):
                     return found
         # A step command among statements, in a message that asks nothing ("海关注册登记先不弄了，
         # 以后再办，同事出差了": skip, the rest its reason).
@@ -192,7 +199,8 @@ class LexicalInterpreter:
         intent, p = self.classifier.classify(self._for_classifier(text))
         if intent not in _LEARNED_INTENTS or p < _LEARNED_CONFIDENCE:
             return None
-        if intent != "where_am_i" and _ASKS.search(text):
+        asks_to_start = intent == "start_walkthrough" and default_cues().request(text) >= 0
+        if intent != "where_am_i" and _ASKS.search(text) and not asks_to_start:
             return None
         if intent == "start_walkthrough" and default_cues().without_overview(text) is not None:
             return None  # "全部步骤列一下": the overview, which offers to start

@@ -395,9 +395,16 @@ class Dialogue:
             return self.wt.set_reminders(state, intent == "reminders_on")
         # "…入网要怎么走流程，带我做一下": a request to start that ends the message starts,
         # whatever it asked before; any other command in a question is a question.
-        last = (default_cues().clauses(text) or [text])[-1]
-        if is_question(last if intent == "start_walkthrough" else text) and intent != "where_am_i":
+        cues = default_cues()
+        last = (cues.clauses(text) or [text])[-1]
+        if intent == "start_walkthrough":
+            # "…你能带我办一下吗", "Can you walk me through it?": a request, asked politely.
+            if is_question(last) and not any(cues.request(c) >= 0 for c in cues.clauses(text)[-2:]):
+                return None
+        elif is_question(text) and intent != "where_am_i":
             return None
+        if intent in {"start_walkthrough", "restart"} and state.companies and self.wt.for_another_company(text):
+            return self.wt.start_new_company(state, now, region)
         if intent == "start_walkthrough":
             return self.wt.start(state, now, region, said=text)
         if intent == "where_am_i":

@@ -181,6 +181,20 @@ class Walkthroughs:
             opened[0] = Reply(self._follows(state, target) + "\n" + opened[0].text, opened[0].buttons)
         return opened
 
+    def for_another_company(self, text: str) -> bool:
+        """Whether a request to start or restart is for another company ("给另一家公司办")."""
+        low = normalize(text).lower()
+        return any(cue in low for cue in self.kb.walkthrough.another_company)
+
+    def start_new_company(self, state: ConversationState, now: datetime, region: str | None = None) -> list[Reply]:
+        """Start for a company not named yet: its name first, then its own progress."""
+        target = region or state.walkthrough or state.region
+        if target in self.kb.procedures:
+            state.walkthrough = state.region = target
+        state.awaiting = Awaiting(kind="company_name", ref="new")
+        ask = (self._follows(state, target) + "\n" if target in self.kb.procedures else "") + self._m(state, "ask_company")
+        return [Reply(ask, (self._button(state, "later", f"{PREFIX}company:later"),))]
+
     def _follows(self, state: ConversationState, region: str) -> str:
         """Which region's procedure a walkthrough follows, and how to take another."""
         proc = self.kb.procedures[region]
