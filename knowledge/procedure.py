@@ -288,6 +288,8 @@ class WalkthroughSettings(_Strict):
     name_leads: tuple[str, ...] = ()
     # A request to start or restart with one of these is for a new company ("给另一家公司办").
     another_company: tuple[str, ...] = ()
+    # Words that make a run ending in 公司 a description, not a name ("一家做母婴的小公司").
+    not_names: tuple[str, ...] = ()
     # A sentence about a yes/no choice's topic says "no" with one of these (卡还没办呢)...
     negations: tuple[str, ...] = ()
     # ... and "yes" with one of these (海关编码我们早就有了).

@@ -21,7 +21,7 @@ __all__ = ["CUES_FILE", "Comparison", "Cues", "default_cues"]
 
 CUES_FILE = Path(__file__).resolve().parent / "data" / "cues.yaml"
 # Punctuation ends a clause; so does a space next to Chinese (messenger style: "刚成立 想办卡").
-_CLAUSE_SPLIT = re.compile(r"[，,。!！？?；;…~\n]+|(?<![a-z0-9])\.|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])")
+_CLAUSE_SPLIT = re.compile(r"[，,。!！？?；;…~\n]+|(?<![a-z0-9])\.|\.(?=\s)|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])")
 # Spaces around a Chinese joiner do not end a clause ("KJDS-001 和 KJDS-003 分别是啥").
 _TIGHT_JOINER = re.compile(r"\s*([和跟与及或+＋])\s*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -348,13 +348,27 @@ class Dialogue:
             if replies is not None:
                 return Outcome(state, replies)
 
+        # The name of the company named "我的企业" for now ("公司叫咸阳渭水跨境贸易有限公司"), even
+        # while a choice is open (a name is no option: 某某物流有限公司 is not 物流企业).
+        renamed = self.wt.rename_placeholder(state, text, message.at)
+        if renamed is not None:
+            return Outcome(state, renamed)
+        # A company named in passing in a question or a request is the one the user acts for.
+        if state.form is None and (intent.startswith("faq") or intent == "start_walkthrough"):
+            self.wt.note_company(state, text)
+        # A company named with a question at the company prompt ("西安星河贸易有限公司，请问要准备
+        #什么材料"): the name is taken and the question answered.
+        awaiting = state.awaiting
+        if awaiting is not None and awaiting.kind == "company_name" and is_question(plain):
+            embedded = self.wt.embedded_company(text)
+            if embedded is not None:
+                named = self.wt.set_company(state, embedded, message.at)
+                asked = self._question(state, text, nlu, region_named, message.at)
+                return Outcome(state, [*named, *asked.replies], asked.answer)
         # An answer to what the walkthrough asked (company name, a choice, a skip reason).
         replies = self.wt.awaited_text(state, text, nlu, message.at)
         if replies is not None:
             return Outcome(state, replies)
-        renamed = self.wt.rename_placeholder(state, text, message.at)
-        if renamed is not None:
-            return Outcome(state, renamed)
         # In a walkthrough, "这一步弄好啦" / "账号注册完成啦" says the step is done, whatever
         # the NLU made of it (Rasa has read such a sentence as goodbye).
         if walking and intent not in _MOVES and default_cues().says_done(plain):

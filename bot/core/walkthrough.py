@@ -39,6 +39,15 @@ _QUESTION = re.compile(
 _MAX_COMPANY = 60
 # A statement this short (characters) that names an option answers its choice.
 _SHORT_STATEMENT = 16
+# A run of name characters ending with a company mark, inside a longer message.
+_EMBEDDED_NAME = re.compile(
+    r"[\u4e00-\u9fffA-Za-z0-9（）()·&.\- ]{2,40}?(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社"
+    r"|Co\.,? ?Ltd\.?|Ltd\.?|Limited|Inc\.?|LLC|Corp\.?)"
+)
+_ENDS_WITH_MARK = re.compile(
+    r"(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社|Co\.,? ?Ltd\.?|Ltd\.?|Limited|Inc\.?|LLC|Corp\.?)$",
+    re.IGNORECASE,
+)
 # A reply this short (characters) may name an option by a part of its label ("电商").
 _ABBREVIATION = 6
 # What may stand around a place named alone at the company prompt ("陕西的", "在珠海这边").
@@ -172,6 +181,15 @@ class Walkthroughs:
         fresh = state.walkthrough != target or state.progress() is None or not started
         state.walkthrough = target
         state.region = target
+        named = self.embedded_company(said) if said and state.active_company is None else None
+        if named is not None:
+            # "我们是西安星河贸易有限公司，想开始入网": the company is named already.
+            return [Reply(self._follows(state, target)), *self.set_company(state, named, now)]
+        if state.active_company is None and said and self._settle(state, self.kb.procedures[target], Progress(), said):
+            # "想办陕西的入网，法人卡之前就办过了": what was said counts at once; the company is
+            # named for now, and its name is taken whenever the user gives it.
+            opened = self.set_company(state, None, now)
+            return [Reply(self._follows(state, target) + "\n" + self._m(state, "name_later")), *opened]
         if state.active_company is None:
             state.awaiting = Awaiting(kind="company_name", ref="start")
             ask = self._follows(state, target) + "\n" + self._m(state, "ask_company")
@@ -754,6 +772,24 @@ class Walkthroughs:
             index = len(state.companies) - 1
         return self.switch_company(state, index, now, said="company_set")
 
+    def note_company(self, state: ConversationState, text: str) -> str | None:
+        """A company named in any message ("我们是西安星河贸易有限公司，请问…") becomes the one
+        the user acts for, when none is yet (or only "我的企业" for now); its name, if taken."""
+        company = state.active_company
+        if company is not None and not company.placeholder:
+            return None
+        if state.awaiting is not None and state.awaiting.kind == "company_name":
+            return None  # the prompt's own answer is read there
+        name = self.embedded_company(text)
+        if name is None or any(c.name == name for c in state.companies):
+            return None
+        if company is not None:
+            company.name, company.placeholder = name, False
+        else:
+            state.companies.append(Company(name=name))
+            state.company = len(state.companies) - 1
+        return name
+
     def rename_placeholder(self, state: ConversationState, text: str, now: datetime) -> list[Reply] | None:
         """The name of a company named "我的企业" for now, given later in passing
         ("公司叫咸阳渭水跨境贸易有限公司"); None when the text gives none."""
@@ -763,6 +799,8 @@ class Walkthroughs:
         name = self.company_name_in(text)
         if name is None or not 2 <= len(name) <= _MAX_COMPANY or any(c.name == name for c in state.companies):
             return None
+        if not self._more_than_options(state, name):
+            return None  # "不是代理企业", "我们是代理公司" answer a question; "某某物流有限公司" is a name
         company.name, company.placeholder = name, False
         replies = [Reply(self._m(state, "company_renamed", company=name))]
         return replies + (self.present(state, now) if self.active(state) else [])
@@ -889,6 +927,24 @@ class Walkthroughs:
         return None
 
     # ------------------------------------------------------------------ text while waiting
+    def embedded_company(self, text: str) -> str | None:
+        """A company's name inside a longer message ("我们是西安星河贸易有限公司，还没有卡"): a run
+        that ends with a company mark (有限公司, 厂), is not a description ("一家做母婴的小公司")
+        and has no sentence words; the longest such run."""
+        settings = self.kb.walkthrough
+        best: str | None = None
+        pieces = [text, *default_cues().clauses(text)]
+        for piece in pieces:
+            for candidate in (piece.strip(), *(m.group(0) for m in _EMBEDDED_NAME.finditer(piece))):
+                name = self.company_name_in(candidate)
+                if name is None or len(name) < 4 or any(w in name.lower() for w in settings.not_names):
+                    continue
+                if not _ENDS_WITH_MARK.search(name):
+                    continue  # "X Co., Ltd. and want to onboard": a name ends with its mark
+                if best is None or len(name) > len(best):
+                    best = name
+        return best
+
     def company_name_in(self, text: str) -> str | None:
         """The company name a reply gives ("公司叫咸阳渭水跨境贸易有限公司", "您好～X有限公司"):
         the text without its leading words, when what is left has a company mark and no
@@ -916,6 +972,35 @@ class Walkthroughs:
             return False
         return any(mark in folded for mark in settings.company_marks)
 
+    def _is_option_text(self, state: ConversationState, text: str) -> bool:
+        """Whether ``text`` says an option of the procedure (有卡, 线下, 不是代理企业)."""
+        proc = self.procedure(state)
+        squashed = normalize(text).replace(" ", "")
+        for choice in proc.choices if proc else ():
+            for option in choice.options:
+                words = (*option.says, option.label.zh, option.label.en)
+                if any(len(w) >= 2 and normalize(w).replace(" ", "") in squashed for w in words if w):
+                    return True
+        return False
+
+    def _more_than_options(self, state: ConversationState, name: str) -> bool:
+        """Whether a name says more than the procedure's options and a company mark: "宝鸡秦风
+        物流有限公司" does, "代理公司" and "不是代理企业" do not."""
+        proc = self.procedure(state)
+        rest = normalize(name).replace(" ", "")
+        phrases = {
+            normalize(w).replace(" ", "")
+            for choice in (proc.choices if proc else ())
+            for option in choice.options
+            for w in (*option.says, option.label.zh)
+            if w and len(w) >= 2
+        }
+        for phrase in sorted(phrases, key=len, reverse=True):
+            rest = rest.replace(phrase, "")
+        rest = _ENDS_WITH_MARK.sub("", rest)
+        rest = re.sub(r"(?:企业|不是|是|我们)", "", rest)
+        return len(rest) >= 2
+
     def _names_a_company(self, state: ConversationState, text: str, nlu: Understanding | None) -> bool:
         """Whether a reply to "为哪家企业办理" is a company name: one with a company mark
         (有限公司, 厂, Ltd), or a plausible proper name: no sentence words (我们, 还没, 了),
@@ -928,13 +1013,9 @@ class Walkthroughs:
             return False
         if nlu is not None and nlu.intent and not nlu.intent.startswith(FAQ_INTENT) and nlu.confidence >= 0.5:
             return False  # a greeting, "ok", "下一步" ...
-        proc = self.procedure(state)
         squashed = folded.replace(" ", "")
-        for choice in proc.choices if proc else ():
-            for option in choice.options:
-                words = (*option.says, option.label.zh, option.label.en)
-                if any(len(w) >= 2 and normalize(w).replace(" ", "") in squashed for w in words if w):
-                    return False
+        if self._is_option_text(state, text):
+            return False
         # Else a name (set_company says what is wrong with one too short or too long), unless
         # it is a place alone ("西安").
         # "陕西的", "珠海这边": a place and particles, no name.
@@ -956,8 +1037,17 @@ class Walkthroughs:
         text = nlu.plain.strip() if nlu is not None and nlu.plain.strip() else text
         if awaiting.kind == "company_name":
             named = self.company_name_in(typed) if self.company_name_in(text) else None
+            if named is not None and not self._more_than_options(state, named):
+                named = None  # "代理企业": the next question answered, not a name
             if named is not None:
                 return self.set_company(state, named, now)  # "乙公司科技有限公司", whatever the NLU read
+            embedded = self.embedded_company(typed)
+            if embedded is not None and not is_question(text):
+                # "西安星河贸易有限公司，我们还没有卡": the name, then the rest read as an answer.
+                replies = self.set_company(state, embedded, now)
+                rest = typed.replace(embedded, " ").strip(" ，,。")
+                follow = self.awaited_text(state, rest, None, now) if rest and state.awaiting is not None else None
+                return [*replies, *follow] if follow else replies
             if intent in {
                 "human",
                 "help",
