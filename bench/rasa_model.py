@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from bot.config import Settings
 from nlu.gazetteer import default_gazetteer
+from nlu.lexical import default_lexical
 from nlu.rasa import RasaInterpreter
 from nlu.server import RasaServer
 from nlu.training import find_rasa_bin, model_path
@@ -22,7 +23,9 @@ async def current_rasa(timeout: float = 10.0) -> AsyncIterator[RasaInterpreter]:
     if rasa_bin is None or not model.is_file():
         sys.exit("Rasa or its model is missing (make model), or pass --lexical-only")
     async with RasaServer(rasa_bin, model) as server:
-        client = RasaInterpreter(server.url, default_gazetteer(), timeout=timeout)
+        client = RasaInterpreter(
+            server.url, default_gazetteer(), timeout=timeout, commands=default_lexical().learned_intent
+        )
         try:
             yield client
         finally:

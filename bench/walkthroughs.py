@@ -30,7 +30,6 @@ from nlu.interpreter import Interpreter  # noqa: E402
 from nlu.lexical import default_lexical  # noqa: E402
 from tests.auxil.conversations import HELD_OUT_DIR, TUNING_DIR, CoreRunner, load_conversations  # noqa: E402
 
-
 PARTS = {"heldout": HELD_OUT_DIR, "tuning": TUNING_DIR}
 
 

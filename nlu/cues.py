@@ -21,7 +21,9 @@ __all__ = ["CUES_FILE", "Comparison", "Cues", "default_cues"]
 
 CUES_FILE = Path(__file__).resolve().parent / "data" / "cues.yaml"
 # Punctuation ends a clause; so does a space next to Chinese (messenger style: "刚成立 想办卡").
-_CLAUSE_SPLIT = re.compile(r"[，,。!！？?；;…~\n]+|(?<![a-z0-9])\.|\.(?=\s)|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])")
+_CLAUSE_SPLIT = re.compile(
+    r"[，,。!！？?；;…~\n]+|(?<![a-z0-9])\.|\.(?=\s)|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])"
+)
 # Spaces around a Chinese joiner do not end a clause ("KJDS-001 和 KJDS-003 分别是啥").
 _TIGHT_JOINER = re.compile(r"\s*([和跟与及或+＋])\s*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -64,14 +66,17 @@ class Cues:
         # A statement that something is done: a done word of two or more characters at the end
         # (after the particles and punctuation that close a chat message), or "下一步"; with
         # none of the words that say it is not ("还没弄好").
+        said_done = [w for w in [*raw["done"], *(raw.get("done_statement") or ())] if len(str(w).strip()) >= 2]
+        closing = r"(?:[\s啦呀哈啊喔哦噢嘞咯了吧~～。.!！,，]|已经)*$"
         self._done_statement = re.compile(
-            "(?:" + _pattern([w for w in [*raw["done"], *(raw.get("done_statement") or ())] if len(str(w).strip()) >= 2]).pattern + r")"
-            r"(?:[\s啦呀哈啊喔哦噢嘞咯了吧~～。.!！,，]|已经)*$|" + _pattern(raw.get("moving_on") or ()).pattern
+            "(?:" + _pattern(said_done).pattern + ")" + closing + "|" + _pattern(raw.get("moving_on") or ()).pattern
         )
         self._not_done = _pattern(raw.get("not_done") or ())
         self._request = _pattern(raw.get("requests") or ["带我"])
         self._did = re.compile(
-            "(?:" + _pattern(raw.get("done_verbs") or ["弄"]).pattern + r")\S{0,3}?(?:了|咗|啦|完|好)[\s啦呀哈啊哦嘞咯了吧~～。.!！]*$"
+            "(?:"
+            + _pattern(raw.get("done_verbs") or ["弄"]).pattern
+            + r")\S{0,3}?(?:了|咗|啦|完|好)[\s啦呀哈啊哦嘞咯了吧~～。.!！]*$"
         )
         self._overview = _pattern(raw["overview"])
         self._not_asking = _pattern(raw.get("not_asking") or ())
@@ -147,9 +152,7 @@ class Cues:
             return True
         # Any clause that says so ("装好了 激活也弄了 搞掂"): a done word at its end, or a verb
         # of doing with a perfective particle after it ("卡收到了", "备案也弄了").
-        return any(
-            self._done_statement.search(c.strip()) or self._did.search(c.strip()) for c in self.clauses(folded)
-        )
+        return any(self._done_statement.search(c.strip()) or self._did.search(c.strip()) for c in self.clauses(folded))
 
     def without_done(self, thing: str) -> str:
         """``thing`` without the words that say it is finished ("海关注册登记弄完了" -> 海关注册登记)."""

@@ -9,6 +9,7 @@ class (``faq``), so that a question about a step is not read as a command about 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -25,7 +26,7 @@ def _features(text: str) -> list[str]:
     folded = "".join(ch for ch in normalize(text).lower() if ch.isalnum() or ch == " ")
     if folded.isascii():
         words = folded.split()
-        return words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
     chars = folded.replace(" ", "")
     return list(chars) + [chars[i : i + 2] for i in range(len(chars) - 1)]
 

@@ -182,9 +182,9 @@ class LexicalInterpreter:
             return found if found is not None and found[0] == "start_walkthrough" else None
         for i, clause in enumerate(clauses):
             found = (self.chat_intent(clause) or self._learned_whole(clause)) if _short(clause) else None
-            if found is not None and found[0] == "start_walkthrough":
-                if not any(_ASKS.search(c) and cues.request(c) < 0 for c in clauses[i + 1 :]):
-                    return found
+            later_asks = any(_ASKS.search(c) and cues.request(c) < 0 for c in clauses[i + 1 :])
+            if found is not None and found[0] == "start_walkthrough" and not later_asks:
+                return found
         # A step command among statements, in a message that asks nothing ("海关注册登记先不弄了，
         # 以后再办，同事出差了": skip, the rest its reason).
         if any(_ASKS.search(c) for c in clauses):

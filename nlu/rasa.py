@@ -9,6 +9,7 @@ down, slow or failing, and goes back to Rasa when it recovers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -90,6 +91,10 @@ def understanding_from_parse(
     )
 
 
+# Rasa's readings that a walkthrough command read by ``commands`` replaces.
+_OVERRIDABLE = frozenset({FAQ_INTENT, OUT_OF_SCOPE, "greet", "thanks", "bye", "affirm", "deny", "inform", "help"})
+
+
 class RasaInterpreter:
     """Client of a Rasa server's ``/model/parse``; raises ``RasaError`` instead of waiting."""
 
@@ -103,8 +108,13 @@ class RasaInterpreter:
         timeout: float = DEFAULT_TIMEOUT,
         client: httpx.AsyncClient | None = None,
         normalizer: Normalizer | None = None,
+        commands: Callable[[str], tuple[str, float] | None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        # Walkthrough commands read by another engine (the lexical one's learned classifier),
+        # which win over Rasa reading the same message as a question, a greeting or a yes:
+        # "麻烦带我走一遍珠海跨境电商企业接入" is a start whatever DIET made of it.
+        self.commands = commands
         self.gazetteer = gazetteer
         self.normalizer = normalizer or default_normalizer()
         self.timeout = timeout
@@ -132,7 +142,14 @@ class RasaInterpreter:
             raise RasaError(f"{self.url}/model/parse answered something that is not JSON") from exc
         if not isinstance(body, dict) or "intent" not in body:
             raise RasaError(f"{self.url}/model/parse answered without an intent (is a model loaded?)")
-        return understanding_from_parse(text, body, self.gazetteer, self.normalizer.strip_padding(spelled), spelled)
+        understanding = understanding_from_parse(
+            text, body, self.gazetteer, self.normalizer.strip_padding(spelled), spelled
+        )
+        if self.commands is not None and understanding.intent.split("/")[0] in _OVERRIDABLE:
+            command = self.commands(spelled)
+            if command is not None:
+                understanding = dataclasses.replace(understanding, intent=command[0], confidence=command[1])
+        return understanding
 
     async def aclose(self) -> None:
         await self._client.aclose()

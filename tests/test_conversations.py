@@ -30,9 +30,11 @@ async def test_conversation_lexical(conv: Conversation, db_url, lexical, retriev
 @pytest.mark.parametrize("conv", CONVERSATIONS, ids=IDS)
 async def test_conversation_rasa(conv: Conversation, tmp_path, rasa_url, retriever):
     from nlu.gazetteer import default_gazetteer
+    from nlu.lexical import default_lexical
     from nlu.rasa import RasaInterpreter
 
-    interpreter = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0)
+    commands = default_lexical().learned_intent
+    interpreter = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0, commands=commands)
     try:
         await CoreRunner(database.url_for(tmp_path), interpreter, retriever).run(conv)
     finally:

@@ -16,6 +16,7 @@ import yaml
 from bot.core.events import TextMessage
 from bot.core.state import ConversationState
 from nlu.gazetteer import default_gazetteer
+from nlu.lexical import default_lexical
 from nlu.rasa import RasaInterpreter
 from tests.auxil.corpus import number_parts, squash
 
@@ -77,7 +78,7 @@ def test_own_question_set_scores_at_least_90_percent_lexical(questions, dialogue
 @pytest.mark.rasa
 async def test_own_question_set_scores_at_least_94_percent_with_rasa(questions, dialogue, rasa_url, manual_texts):
     """Rasa and the retriever together (the bot's default when Rasa is up)."""
-    client = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0)
+    client = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0, commands=default_lexical().learned_intent)
     try:
         understandings = [await client.parse(q["q"]) for q in questions]
     finally:

@@ -357,7 +357,7 @@ class Dialogue:
         if state.form is None and (intent.startswith("faq") or intent == "start_walkthrough"):
             self.wt.note_company(state, text)
         # A company named with a question at the company prompt ("西安星河贸易有限公司，请问要准备
-        #什么材料"): the name is taken and the question answered.
+        # 什么材料"): the name is taken and the question answered.
         awaiting = state.awaiting
         if awaiting is not None and awaiting.kind == "company_name" and is_question(plain):
             embedded = self.wt.embedded_company(text)

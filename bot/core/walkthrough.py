@@ -40,14 +40,12 @@ _MAX_COMPANY = 60
 # A statement this short (characters) that names an option answers its choice.
 _SHORT_STATEMENT = 16
 # A run of name characters ending with a company mark, inside a longer message.
-_EMBEDDED_NAME = re.compile(
-    r"[\u4e00-\u9fffA-Za-z0-9（）()·&.\- ]{2,40}?(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社"
+_MARKS = (
+    r"(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社"
     r"|Co\.,? ?Ltd\.?|Ltd\.?|Limited|Inc\.?|LLC|Corp\.?)"
 )
-_ENDS_WITH_MARK = re.compile(
-    r"(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社|Co\.,? ?Ltd\.?|Ltd\.?|Limited|Inc\.?|LLC|Corp\.?)$",
-    re.IGNORECASE,
-)
+_EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.\- ]{2,40}?" + _MARKS)
+_ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
 # A reply this short (characters) may name an option by a part of its label ("电商").
 _ABBREVIATION = 6
 # What may stand around a place named alone at the company prompt ("陕西的", "在珠海这边").
@@ -210,7 +208,9 @@ class Walkthroughs:
         if target in self.kb.procedures:
             state.walkthrough = state.region = target
         state.awaiting = Awaiting(kind="company_name", ref="new")
-        ask = (self._follows(state, target) + "\n" if target in self.kb.procedures else "") + self._m(state, "ask_company")
+        ask = (self._follows(state, target) + "\n" if target in self.kb.procedures else "") + self._m(
+            state, "ask_company"
+        )
         return [Reply(ask, (self._button(state, "later", f"{PREFIX}company:later"),))]
 
     def _follows(self, state: ConversationState, region: str) -> str:
@@ -348,7 +348,10 @@ class Walkthroughs:
         return [
             st
             for st in proc.steps
-            if st.id in prog.skipped and st.id not in prog.auto_skipped and st.skip_matters and self.applicable(st, prog.answers)
+            if st.id in prog.skipped
+            and st.id not in prog.auto_skipped
+            and st.skip_matters
+            and self.applicable(st, prog.answers)
         ]
 
     def _rederive(self, state: ConversationState, proc: Procedure, prog: Progress) -> list[str]:
@@ -359,7 +362,9 @@ class Walkthroughs:
             if step.id in prog.auto_skipped and self.applicable(step, prog.answers):
                 prog.auto_skipped.remove(step.id)
                 prog.skipped.pop(step.id, None)
-                back.append(self._m(state, "step_returns", n=self._number(proc, step), title=step.title.get(state.lang)))
+                back.append(
+                    self._m(state, "step_returns", n=self._number(proc, step), title=step.title.get(state.lang))
+                )
         if back:
             prog.finished = False
         return back
@@ -672,9 +677,7 @@ class Walkthroughs:
         word = normalize(text).strip(" ，,。.!！~～的吧呀啊哈").lower()
         if not 2 <= len(word) <= _ABBREVIATION:
             return None
-        holders = [
-            o for o in choice.options if any(word in w.lower() for w in (o.label.zh, o.label.en, *o.says) if w)
-        ]
+        holders = [o for o in choice.options if any(word in w.lower() for w in (o.label.zh, o.label.en, *o.says) if w)]
         return holders[0] if len(holders) == 1 else None
 
     def polar_option(self, choice: Choice, text: str) -> Option | None:
@@ -794,7 +797,11 @@ class Walkthroughs:
         """The name of a company named "我的企业" for now, given later in passing
         ("公司叫咸阳渭水跨境贸易有限公司"); None when the text gives none."""
         company = state.active_company
-        if company is None or not company.placeholder or (state.awaiting is not None and state.awaiting.kind != "choice"):
+        if (
+            company is None
+            or not company.placeholder
+            or (state.awaiting is not None and state.awaiting.kind != "choice")
+        ):
             return None
         name = self.company_name_in(text)
         if name is None or not 2 <= len(name) <= _MAX_COMPANY or any(c.name == name for c in state.companies):
@@ -1021,7 +1028,9 @@ class Walkthroughs:
         # "陕西的", "珠海这边": a place and particles, no name.
         rest = squashed
         for region in self.kb.regions.values():
-            for alias in sorted({normalize(a) for a in region.aliases} | {normalize(region.name)}, key=len, reverse=True):
+            for alias in sorted(
+                {normalize(a) for a in region.aliases} | {normalize(region.name)}, key=len, reverse=True
+            ):
                 rest = rest.replace(alias, "")
         return bool(rest.strip(_PLACE_PARTICLES))
 
@@ -1062,9 +1071,9 @@ class Walkthroughs:
             if not self._names_a_company(state, text, nlu):
                 # "有卡", "你好", "西安": no company name. The company is named for now (it can
                 # be named later, the forms ask for it) and the text is read as what it is.
-                named = self.set_company(state, None, now)
+                defaulted = self.set_company(state, None, now)
                 follow = self.awaited_text(state, text, nlu, now) if state.awaiting is not None else None
-                return [*named, *follow] if follow else named
+                return [*defaulted, *follow] if follow else defaulted
             return self.set_company(state, typed, now)
         if awaiting.kind == "region":
             region = nlu.entities.get("region") if nlu else None
@@ -1192,7 +1201,11 @@ class Walkthroughs:
                 n=self._number(proc, step),
                 title=step.title.get(state.lang),
             )
-            return [Reply(text, (self._button(state, "continue", f"{PREFIX}redo:{spec.company}:{spec.region}:{step.id}"), off))]
+            return [
+                Reply(
+                    text, (self._button(state, "continue", f"{PREFIX}redo:{spec.company}:{spec.region}:{step.id}"), off)
+                )
+            ]
         ms = next(m for m in step.milestones if m.id == spec.milestone)
         at = prog.milestones.get(ms.id)
         day = _local_date(at) if at else spec.due.date()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from bot.core.events import ButtonPress, Timer
@@ -174,7 +175,7 @@ def test_no_option_is_chosen_by_a_question_about_it(dialogue, lexical):
                 continue  # a choice this path never asks (the delivery of an offline card)
             labels = [o.label.zh for o in choice.options]
             asked = [f"{label}是什么意思" for label in labels]
-            asked += [f"{a}和{b}有什么区别" for a, b in zip(labels, labels[1:], strict=False)]
+            asked += [f"{a}和{b}有什么区别" for a, b in itertools.pairwise(labels)]
             for question in asked:
                 before = dict(walk.state.progress().answers)
                 walk.say(question)
