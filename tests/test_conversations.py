@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.auxil import database
-from tests.auxil.conversations import Conversation, CoreRunner, load_conversations
+from tests.auxil.conversations import HELD_OUT_DIR, TUNING_DIR, Conversation, CoreRunner, load_conversations
 
 CONVERSATIONS = load_conversations()
 IDS = [f"{c.file.removesuffix('.yaml')}: {c.name}" for c in CONVERSATIONS]
@@ -61,3 +61,46 @@ def test_expectations_are_judged_against_the_state():
     assert expectation_problems(ok, state, None, {}) == []
     wrong = {"walkthrough": "shaanxi", "answers": {"agent": "agent"}, "done": ["jc_filing"], "question": True}
     assert len(expectation_problems(wrong, state, None, {})) == 4
+
+
+# Conversations in users' own words (tuning/ and heldout/): measured turn by turn, not yet all
+# passing (issue 21). These floors keep what has been reached; the held-out part is never read
+# turn by turn, only counted.
+WALK_FLOORS = {
+    ("lexical", "tuning"): 0.88,
+    ("lexical", "heldout"): 0.62,
+    ("rasa", "tuning"): 0.88,
+    ("rasa", "heldout"): 0.62,
+}
+PARTS = {"tuning": TUNING_DIR, "heldout": HELD_OUT_DIR}
+
+
+async def _turns_passed(part: str, interpreter, retriever, tmp_path) -> float:
+    runner = CoreRunner(database.url_for(tmp_path), interpreter, retriever, strict=False)
+    for conv in load_conversations(PARTS[part]):
+        await runner.run(conv)
+    assert runner.results, f"no conversations in {PARTS[part]}"
+    return sum(not problems for _, _, problems in runner.results) / len(runner.results)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("part", list(PARTS))
+async def test_walkthroughs_in_users_words_lexical(part, tmp_path, lexical, retriever):
+    share = await _turns_passed(part, lexical, retriever, tmp_path)
+    assert share >= WALK_FLOORS[("lexical", part)], f"{part}: {share:.1%} of turns passed"
+
+
+@pytest.mark.corpus
+@pytest.mark.rasa
+@pytest.mark.parametrize("part", list(PARTS))
+async def test_walkthroughs_in_users_words_rasa(part, tmp_path, rasa_url, retriever):
+    from nlu.gazetteer import default_gazetteer
+    from nlu.lexical import default_lexical
+    from nlu.rasa import RasaInterpreter
+
+    interpreter = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0, commands=default_lexical().learned_intent)
+    try:
+        share = await _turns_passed(part, interpreter, retriever, tmp_path)
+    finally:
+        await interpreter.aclose()
+    assert share >= WALK_FLOORS[("rasa", part)], f"{part}: {share:.1%} of turns passed"

@@ -402,3 +402,41 @@ async def test_pair_a_card_agent_from_telegram_and_hear_its_card(tmp_path):
         assert await api.wait_text(CHAT, "检测到读卡器 R 00 中已插入卡片。")
         assert "读卡器 R 00 中已插入卡片。" in await user.say("我的卡插好了吗")
         assert (await user.say("/unpair")).startswith("已断开与电脑 财务室电脑 的连接")
+
+
+# Conversations in users' own words (tests/data/conversations/tuning/) through the real adapter:
+# every turn typed or pressed in Telegram, the stored state judged as the core runner judges it.
+TELEGRAM_CONVERSATIONS = (
+    "card stated up front, bank counter, online shop, web, to the end",
+    "no card, online and mailed, storage and transport firm, MQ with HSM, to the end",
+    "code said up front, agent in a sentence, Hengqin bonded import, interface, to the end",
+    "English, has the code, not an agent, Doumen 9610 import, client, to the end",
+    "SX terse clerk, card, CCB branch, web, to the end",
+)
+
+
+@pytest.mark.parametrize("name", TELEGRAM_CONVERSATIONS)
+async def test_conversations_in_users_words_through_telegram(name, tmp_path):
+    from tests.auxil.conversations import TUNING_DIR, expectation_problems, load_conversations
+
+    conv = next(c for c in load_conversations(TUNING_DIR) if c.name == name)
+    chat = 5000 + TELEGRAM_CONVERSATIONS.index(name)
+    async with BotApiDouble() as api, running_bot(api, tmp_path) as bot:
+        user = TgUser(api, bot, chat)
+        for i, turn in enumerate(conv.turns, 1):
+            state = bot.store.load("telegram", str(chat)).state
+            progress = state.progress()
+            before = dict(progress.answers) if progress else {}
+            reply = await (user.press(turn.value) if turn.kind == "press" else user.say(turn.value))
+            assert reply, f"turn {i}: no reply to {turn.value!r}"
+            state = bot.store.load("telegram", str(chat)).state
+            # What the state must be; "answered as a question" is judged by the reply's source line.
+            expect = {k: v for k, v in turn.expect.items() if k != "question"}
+            problems = expectation_problems(expect, state, None, before)
+            if turn.expect.get("question"):
+                if "来源：" not in reply and "Source:" not in reply:
+                    problems.append("not answered as a question")
+                progress = state.progress()
+                if progress is not None and dict(progress.answers) != before:
+                    problems.append("the question chose an option")
+            assert not problems, f"{name} / turn {i} ({turn.value!r}): {'; '.join(problems)}\n{reply}"
