@@ -24,7 +24,7 @@ async def current_rasa(timeout: float = 10.0) -> AsyncIterator[RasaInterpreter]:
         sys.exit("Rasa or its model is missing (make model), or pass --lexical-only")
     async with RasaServer(rasa_bin, model) as server:
         client = RasaInterpreter(
-            server.url, default_gazetteer(), timeout=timeout, commands=default_lexical().learned_intent
+            server.url, default_gazetteer(), timeout=timeout, commands=default_lexical().overriding_intent
         )
         try:
             yield client

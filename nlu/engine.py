@@ -84,7 +84,7 @@ async def open_interpreter(config: NluConfig) -> AsyncIterator[Interpreter]:
             yield lexical
             return
         url = server.url
-    client = RasaInterpreter(url, default_gazetteer(), timeout=config.timeout, commands=lexical.learned_intent)
+    client = RasaInterpreter(url, default_gazetteer(), timeout=config.timeout, commands=lexical.overriding_intent)
     try:
         yield ResilientInterpreter(client, lexical)
     finally:

@@ -20,7 +20,7 @@ from knowledge.text import is_english, normalize
 from nlu.cues import default_cues
 from nlu.gazetteer import Gazetteer, default_gazetteer
 from nlu.intents import IntentClassifier
-from nlu.interpreter import FAQ_INTENT, Understanding
+from nlu.interpreter import FAQ_INTENT, OUT_OF_SCOPE, Understanding
 from nlu.normalize import Normalizer, default_normalizer
 
 __all__ = ["INTENTS_FILE", "LexicalInterpreter", "default_lexical", "load_intent_requirements", "load_intents"]
@@ -156,6 +156,15 @@ class LexicalInterpreter:
         _, ratio, index = found
         score = ratio / 100.0
         return (self._examples[index].intent, score) if score >= 0.86 else None
+
+    def overriding_intent(self, text: str) -> tuple[str, float] | None:
+        """What this engine reads in ``text`` that should win over another engine's reading of
+        it as a question or a chat turn: a walkthrough command, or a message close to one of
+        the out-of-scope examples ("What is the capital of France?")."""
+        chat = self.chat_intent(text)
+        if chat is not None and chat[0] == OUT_OF_SCOPE:
+            return chat
+        return self.learned_intent(text)
 
     def learned_intent(self, text: str) -> tuple[str, float] | None:
         """A walkthrough command said in words no example is close to ("带我走一下流程"), by

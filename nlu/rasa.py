@@ -91,6 +91,9 @@ def understanding_from_parse(
     )
 
 
+# Chat turns Rasa must be this sure of to be answered as one (else read as a question).
+CHAT_MIN_CONFIDENCE = 0.8
+_CHAT = frozenset({"greet", "thanks", "bye", "affirm", "deny"})
 # Rasa's readings that a walkthrough command read by ``commands`` replaces.
 _OVERRIDABLE = frozenset({FAQ_INTENT, OUT_OF_SCOPE, "greet", "thanks", "bye", "affirm", "deny", "inform", "help"})
 
@@ -149,6 +152,10 @@ class RasaInterpreter:
             command = self.commands(spelled)
             if command is not None:
                 understanding = dataclasses.replace(understanding, intent=command[0], confidence=command[1])
+        if understanding.intent in _CHAT and understanding.confidence < CHAT_MIN_CONFIDENCE:
+            # An unsure "yes" / "hello" for a sentence ("推荐几部好看的电影" read as affirm at
+            # 0.56) is no chat turn: the message is read as a question and judged as one.
+            understanding = dataclasses.replace(understanding, intent=FAQ_INTENT)
         return understanding
 
     async def aclose(self) -> None:

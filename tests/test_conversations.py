@@ -33,7 +33,7 @@ async def test_conversation_rasa(conv: Conversation, tmp_path, rasa_url, retriev
     from nlu.lexical import default_lexical
     from nlu.rasa import RasaInterpreter
 
-    commands = default_lexical().learned_intent
+    commands = default_lexical().overriding_intent
     interpreter = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0, commands=commands)
     try:
         await CoreRunner(database.url_for(tmp_path), interpreter, retriever).run(conv)
@@ -98,7 +98,9 @@ async def test_walkthroughs_in_users_words_rasa(part, tmp_path, rasa_url, retrie
     from nlu.lexical import default_lexical
     from nlu.rasa import RasaInterpreter
 
-    interpreter = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0, commands=default_lexical().learned_intent)
+    interpreter = RasaInterpreter(
+        rasa_url, default_gazetteer(), timeout=5.0, commands=default_lexical().overriding_intent
+    )
     try:
         share = await _turns_passed(part, interpreter, retriever, tmp_path)
     finally:

@@ -96,7 +96,7 @@ def test_held_out_lexical(parts, lexical, dialogue, manual_texts):
 async def test_held_out_with_rasa(parts, dialogue, rasa_url, manual_texts):
     """Rasa and the retriever together: the bot's default when Rasa is up."""
     items = parts["heldout"]
-    client = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0, commands=default_lexical().learned_intent)
+    client = RasaInterpreter(rasa_url, default_gazetteer(), timeout=5.0, commands=default_lexical().overriding_intent)
     try:
         understandings = [await client.parse(i.q) for i in items]
     finally:
