@@ -374,7 +374,9 @@ class Dialogue:
         if walking and intent not in _MOVES and default_cues().says_done(plain):
             # "不好意思说错了，我们其实有卡，去年就办了" corrects an answer; it finishes nothing.
             corrected = self.wt.change_from_text(state, plain, nlu, message.at) if self.wt.corrects(plain) else None
-            return Outcome(state, corrected if corrected is not None else self.wt.done(state, message.at))
+            return Outcome(
+                state, corrected if corrected is not None else self.wt.done_from_text(state, plain, message.at)
+            )
         if region_named and not walking:
             state.region = region_named
 

@@ -494,6 +494,28 @@ class Walkthroughs:
         prog.current = None
         return self.present(state, now)
 
+    def done_from_text(self, state: ConversationState, text: str, now: datetime) -> list[Reply]:
+        """ "X弄好了": the step the text names by its words (``says``, its title) is done; with
+        none named, or the open one, the open step is."""
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None:
+            return self.done(state, now)
+        folded = normalize(text).replace(" ", "").lower()
+        named: tuple[int, Step] | None = None
+        for step in proc.steps:
+            words = (*step.says, step.title.get("zh"))
+            score = max((len(w) for w in words if w and normalize(w).replace(" ", "").lower() in folded), default=0)
+            if score and (named is None or score > named[0]):
+                named = (score, step)
+        if named is None or named[1].id == prog.current or prog.finished:
+            return self.done(state, now)
+        step = named[1]
+        if step.id not in prog.done:
+            prog.done.append(step.id)
+        prog.skipped.pop(step.id, None)
+        n, title = self._number(proc, step), step.title.get(state.lang)
+        return [Reply(self._m(state, "step_noted_done", n=n, title=title)), *self.present(state, now)]
+
     def back(self, state: ConversationState, now: datetime) -> list[Reply]:
         proc, prog = self.procedure(state), state.progress()
         if proc is None or prog is None:

@@ -259,3 +259,18 @@ def test_the_end_lists_required_skipped_steps_and_reminds(dialogue, lexical):
     assert "跳过的第 4 步「跨境电商企业类型备案」没有办理" in text
     walk.press("继续办理")
     assert walk.state.progress().current == "enterprise_type_filing" and not walk.state.progress().finished
+
+
+def test_done_naming_another_step_marks_that_step(dialogue, lexical):
+    walk = started(dialogue, lexical, "珠海")
+    walk.say("海关十位编码早就有了")
+    walk.say("我们不是代理企业 只做自己的进出口")
+    walk.say("统一版接入材料交好了")
+    assert walk.state.progress().current == "local_filing"
+    walk.say("其实我们是代理企业，帮别人报关的")
+    walk.say("不好意思又搞错了，我们还是自己做的，不是代理")  # step 2 comes back, step 3 stays open
+    assert "unified_access" not in walk.state.progress().skipped
+    text = walk.say("统一版那步也交了")
+    assert "第 2 步「总署统一版接入申请」已完成" in text
+    assert walk.state.progress().current == "local_filing"
+    assert "local_filing" not in walk.state.progress().done
