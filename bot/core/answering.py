@@ -7,7 +7,8 @@ ties those to the manuals. Each answer ends with the manual sections it used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 
 from bot.core.compose import Next, Overview, find_next, find_overview
 from bot.core.messages import Messages, default_messages
@@ -39,6 +40,9 @@ CONFIDENCE_THRESHOLD = 0.36
 SUGGEST_THRESHOLD = 0.22
 SUGGESTIONS = 3
 _SUGGEST_SPREAD = 0.12
+# A question asked at a walkthrough step is most likely about that step: the step's entries
+# (those it cites and those of its manual section) are this much more confident.
+CONTEXT_BONUS = 0.1
 # A second region's entry is answered too when the region is unknown and it is this close.
 _AMBIGUITY_RATIO = 0.9
 
@@ -217,6 +221,16 @@ def _block(entries: list[Entry], retriever: Retriever, lang: str, with_region: b
     return lines, sources
 
 
+def _in_context(hits: list[Hit], context: Collection[str]) -> list[Hit]:
+    """``hits`` with the step's entries made ``CONTEXT_BONUS`` more confident, best first."""
+    if not context or not hits:
+        return hits
+    bonus = [
+        replace(h, confidence=min(1.0, h.confidence + CONTEXT_BONUS)) if h.entry.id in context else h for h in hits
+    ]
+    return sorted(bonus, key=lambda h: h.confidence, reverse=True)
+
+
 def answer_question(
     question: str,
     retriever: Retriever,
@@ -227,6 +241,7 @@ def answer_question(
     nlu: Understanding | None = None,
     strategy: Strategy = "hybrid",
     messages: Messages | None = None,
+    context: Collection[str] = (),
 ) -> Answer:
     """Answer ``question`` from the knowledge base.
 
@@ -243,7 +258,7 @@ def answer_question(
     # Words only one manual uses place the question there, whatever was remembered.
     own_region = None if named_region else retriever.region_of_terms(query)
     asked_region = named_region or own_region or region
-    hits = rank(query, retriever, region=asked_region, nlu=nlu, strategy=strategy)
+    hits = _in_context(rank(query, retriever, region=asked_region, nlu=nlu, strategy=strategy), context)
     crossed = own_region is not None and region is not None and own_region != region
     wider: list[Hit] = []
     if not named_region and not own_region and region and (not hits or hits[0].confidence < threshold):

@@ -448,7 +448,15 @@ class Dialogue:
         lang = state.lang
         # In a walkthrough a region named in a question answers for that region only.
         region = region_named or state.region
-        answer = answer_question(text, self.retriever, region=region, lang=lang, nlu=nlu, strategy=self.strategy)
+        answer = answer_question(
+            text,
+            self.retriever,
+            region=region,
+            lang=lang,
+            nlu=nlu,
+            strategy=self.strategy,
+            context=self.wt.step_entries(state),
+        )
         resume = self.forms.resume_offer(state) or self.wt.resume_offer(state)
         if answer.fallback and answer.elsewhere:
             body = self.msg.get("elsewhere", lang, place=(", " if lang == "en" else "、").join(answer.elsewhere))

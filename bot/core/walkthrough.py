@@ -32,9 +32,11 @@ PREFIX = "wt:"
 # Dates are shown, and reminders fall due, in China time.
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 _REMIND_AT = time(9, 0)
-_QUESTION = re.compile(
-    r"[?？]|吗|怎么|哪|什么|如何|多少|几[个天步]|能否|是否|可不可以|能不能|要不要|需不需要"
-    r"|讲讲|讲一下|说说|介绍|解释|整体|概述|有哪些"
+# "卡还没办呢，…", "还没有呢": a particle that ends a statement of what is not done yet; and
+# "啥都没有", "什么备案都没做过": a question word that means "any", not a question.
+_NOT_ASKING = re.compile(
+    r"(?:没|未|不)[^，,。?？吗]{0,8}[呢么嘛](?=\s*(?:[，,。~～!！]|$))"
+    r"|(?:啥|什么|哪个|谁)[^，,。?？吗]{0,6}(?:都|也)(?:没|不)"
 )
 _MAX_COMPANY = 60
 # A statement this short (characters) that names an option answers its choice.
@@ -59,8 +61,9 @@ StepNote = Callable[[ConversationState], str | None]
 
 
 def is_question(text: str) -> bool:
-    """Whether a message reads as a question rather than a statement or an answer."""
-    return bool(_QUESTION.search(text))
+    """Whether a message reads as a question rather than a statement or an answer (the
+    question cues of ``nlu/data/cues.yaml``; "卡还没办呢" is a statement)."""
+    return default_cues().is_question(_NOT_ASKING.sub(" ", normalize(text)))
 
 
 _NEGATED = re.compile(r"(?:不是|不要|不选|不用|不做|不|没有|没|非|而非|not|no)\s*$")
@@ -109,6 +112,7 @@ class Walkthroughs:
         self.step_forms = step_forms
         # What the card agent sees, for a step done with a card (bot.core.cards).
         self.step_note = step_note
+        self._step_entries: dict[tuple[str, str], frozenset[str]] = {}
 
     # ------------------------------------------------------------------ small helpers
     def _m(self, state: ConversationState, key: str, **values: object) -> str:
@@ -144,6 +148,28 @@ class Walkthroughs:
             if choice_id not in answers and matches(choice.when, answers):
                 return choice
         return None
+
+    def step_entries(self, state: ConversationState) -> frozenset[str]:
+        """The knowledge entries of the step the user is at: those it cites and those of its
+        manual section. A question asked there is most likely about them."""
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None or prog.finished:
+            return frozenset()
+        step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+        if step is None:
+            return frozenset()
+        key = (proc.region, step.id)
+        if key not in self._step_entries:
+            under = step.section + "."
+            self._step_entries[key] = frozenset(
+                {*step.see, *step.call}
+                | {
+                    e.id
+                    for e in self.kb.entries
+                    if e.region == proc.region and (e.section == step.section or e.section.startswith(under))
+                }
+            )
+        return self._step_entries[key]
 
     def active(self, state: ConversationState) -> bool:
         """A walkthrough is under way (started and not finished)."""
