@@ -47,13 +47,21 @@ _NOT_WORDS = re.compile(
 )
 
 
+# Chinese words that carry a sentence's grammar: Chinese names in an English sentence ("the
+# 建行 in 西安") have none, English nouns in a Chinese one ("cbec onboarding 从哪开始") do.
+_CHINESE_GRAMMAR = re.compile(r"[的了吗呢吧啊呀嘛是我你咱们要想能会可该怎哪啥么从开始请问还没不这那就都也给让把被]")
+
+
 def is_english(text: str) -> bool:
-    """True when the text is mostly Latin-script words (answer in English then); web
-    addresses, e-mail addresses and codes do not count as words."""
+    """True when the text is mostly Latin-script words and its Chinese, if any, is names
+    only (answer in English then); web addresses, e-mail addresses and codes do not count
+    as words."""
     text = _NOT_WORDS.sub(" ", text)
     letters = sum(ch.isascii() and ch.isalpha() for ch in text)
-    cjk = len(_CJK.findall(text))
-    return letters >= 4 and cjk * 2 < letters
+    cjk = _CJK.findall(text)
+    if cjk and _CHINESE_GRAMMAR.search("".join(cjk)):
+        return False
+    return letters >= 4 and len(cjk) * 2 < letters
 
 
 @dataclass(frozen=True)
