@@ -80,6 +80,7 @@ class Cues:
         )
         self._overview = _pattern(raw["overview"])
         self._not_asking = _pattern(raw.get("not_asking") or ())
+        self._fine = _pattern(raw.get("fine") or ())
         self.procedure_words = frozenset(str(w) for w in raw.get("procedure_words") or ())
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
@@ -146,7 +147,8 @@ class Cues:
         """Whether ``text`` says, without asking, that something is done ("这一步弄好啦",
         "海关那个登记也搞定了", "ok 下一个"), as a user says a walkthrough step is."""
         folded = text.strip().lower()
-        if self.is_question(folded) or self._not_done.search(folded):
+        plain = self._fine.sub(" ", folded) if self._fine.pattern else folded  # "确认没问题了"
+        if self.is_question(folded) or self._not_done.search(plain):
             return False
         if self._done_statement.search(folded):
             return True

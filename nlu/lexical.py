@@ -40,6 +40,8 @@ _MAX_LEARNED_WORDS = 12
 # Commands a clause of a longer statement may give.
 _CLAUSE_COMMANDS = frozenset({"skip", "back", "restart"})
 _LEARNED_CONFIDENCE = 0.9
+# How many characters before a request in a run-on are read with it, tried in turn.
+_TAIL_LEADS = (0, 4, 8)
 _ASKS = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|能否|是否|可不可以|能不能|要不要|需不需要")
 
 
@@ -98,6 +100,16 @@ class LexicalInterpreter:
         # Entity slots become one Greek letter each, in templates and in messages alike, so
         # "开始办理珠海的入网" matches the template "开始<region>的入网流程".
         self._slot = {name: chr(0x3B1 + i) for i, name in enumerate(gazetteer.names)}
+        # A step named with "这步/那步" is "this step" to the classifier: "JC备案这步跳过" is
+        # the skip of "这步跳过", "回到本地备案那步" the back of "回到那步".
+        names = {
+            normalize(name)
+            for proc in retriever.kb.procedures.values()
+            for step in proc.steps
+            for name in (*step.says, step.title.zh)
+        }
+        alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True) if n)
+        self._named_step = re.compile(rf"(?:{alternatives})\s*的?\s*(?=(?:这|那)一?(?:步|块|个环节))")
         self._examples = [_Example(i, self._squash_template(t)) for i, texts in intents.items() for t in texts]
         self._example_texts = [ex.text for ex in self._examples]
         # The classifier reads texts with their entities masked as the fuzzy match does:
@@ -127,7 +139,7 @@ class LexicalInterpreter:
 
     def _masked(self, text: str) -> str:
         """The text squashed, with each entity mention replaced by its slot letter."""
-        norm = normalize(text)
+        norm = self._named_step.sub("", normalize(text))
         out, at = [], 0
         for m in self.gazetteer.find(norm):
             out.append(_squash(norm[at : m.start]))
@@ -185,10 +197,17 @@ class LexicalInterpreter:
         if len(clauses) < 2:
             # One long run without punctuation (voice input): its request, if it ends with one
             # ("…你能带我办一下吗").
+            # ("…你能带我办一下吗", "…你能不能一步一步教我怎么弄": the request with the words
+            # just before it).
             at = cues.request(text)
-            tail = text[at:] if at > 0 else ""
-            found = self._learned_whole(tail) if tail and _short(tail) else None
-            return found if found is not None and found[0] == "start_walkthrough" else None
+            if at <= 0:
+                return None
+            for back in _TAIL_LEADS:
+                tail = text[max(0, at - back) :]
+                found = self._learned_whole(tail) if _short(tail) else None
+                if found is not None and found[0] == "start_walkthrough":
+                    return found
+            return None
         for i, clause in enumerate(clauses):
             found = (self.chat_intent(clause) or self._learned_whole(clause)) if _short(clause) else None
             later_asks = any(_ASKS.search(c) and cues.request(c) < 0 for c in clauses[i + 1 :])

@@ -430,9 +430,9 @@ class Dialogue:
         if not self.wt.active(state):
             return None
         if intent == "continue":
-            return self.wt.done(state, now)
+            return self.wt.done_from_text(state, text, now)  # "JC备案这块都办完了": that step
         if intent == "back":
-            return self.wt.back(state, now)
+            return self.wt.back(state, now, said=text)
         if intent == "skip":
             return self.wt.skip(state, now, said=text)
         return None

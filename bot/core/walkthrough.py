@@ -39,6 +39,7 @@ _NOT_ASKING = re.compile(
     r"|(?:啥|什么|哪个|谁)[^，,。?？吗]{0,6}(?:都|也)(?:没|不)"
 )
 _MAX_COMPANY = 60
+_PARTICLES = " ，,。.!！~～…哦噢喔啊呀吧呢啦嘛哈的了咯"
 # A statement this short (characters) that names an option answers its choice.
 _SHORT_STATEMENT = 16
 # A run of name characters ending with a company mark, inside a longer message.
@@ -77,6 +78,15 @@ def _said_not_negated(phrase: str, text: str) -> bool:
             return True
         at = text.find(phrase, at + 1)
     return False
+
+
+def _as_typed(part: str, spelt: str, typed: str) -> str:
+    """``part`` of the spelt-right text as the user typed it (公司名稱是X有限公司 -> the name in
+    traditional characters), when spelling kept the length; else ``part`` itself."""
+    at = spelt.find(part)
+    if at < 0 or len(spelt) != len(typed):
+        return part
+    return typed[at : at + len(part)]
 
 
 def _local_date(at: datetime) -> date:
@@ -526,6 +536,18 @@ class Walkthroughs:
         proc, prog = self.procedure(state), state.progress()
         if proc is None or prog is None:
             return self.done(state, now)
+        step = self._named_step(proc, text)
+        if step is None or step.id == prog.current or prog.finished:
+            return self.done(state, now)
+        if step.id not in prog.done:
+            prog.done.append(step.id)
+        prog.skipped.pop(step.id, None)
+        n, title = self._number(proc, step), step.title.get(state.lang)
+        return [Reply(self._m(state, "step_noted_done", n=n, title=title)), *self.present(state, now)]
+
+    @staticmethod
+    def _named_step(proc: Procedure, text: str) -> Step | None:
+        """The step ``text`` names by its words (``says``, its title), the longest found."""
         folded = normalize(text).replace(" ", "").lower()
         named: tuple[int, Step] | None = None
         for step in proc.steps:
@@ -533,19 +555,19 @@ class Walkthroughs:
             score = max((len(w) for w in words if w and normalize(w).replace(" ", "").lower() in folded), default=0)
             if score and (named is None or score > named[0]):
                 named = (score, step)
-        if named is None or named[1].id == prog.current or prog.finished:
-            return self.done(state, now)
-        step = named[1]
-        if step.id not in prog.done:
-            prog.done.append(step.id)
-        prog.skipped.pop(step.id, None)
-        n, title = self._number(proc, step), step.title.get(state.lang)
-        return [Reply(self._m(state, "step_noted_done", n=n, title=title)), *self.present(state, now)]
+        return named[1] if named else None
 
-    def back(self, state: ConversationState, now: datetime) -> list[Reply]:
+    def back(self, state: ConversationState, now: datetime, said: str = "") -> list[Reply]:
+        """The step before the open one, or the one ``said`` names ("回到本地备案那步")."""
         proc, prog = self.procedure(state), state.progress()
         if proc is None or prog is None:
             return self.start(state, now)
+        named = self._named_step(proc, said) if said else None
+        if named is not None and named.id != prog.current:
+            prog.current = named.id
+            prog.finished = False
+            prog.skipped.pop(named.id, None)
+            return self.present(state, now)
         at = proc.index(prog.current) if prog.current else len(proc.steps)
         earlier = [s for s in proc.steps[:at] if self.applicable(s, prog.answers)]
         if not earlier:
@@ -706,7 +728,7 @@ class Walkthroughs:
         picked = self.match_option(choice, text, nlu)
         option = picked[0] if picked else self._abbreviated_option(choice, text)
         if option is None:
-            option = self.polar_option(choice, text)
+            option = self.polar_option(choice, text, asked=True)
         if option is None and nlu is not None and nlu.intent in ("affirm", "deny"):
             option = next((o for o in choice.options if o.reply == nlu.intent), None)
         if option is None:
@@ -728,13 +750,20 @@ class Walkthroughs:
         holders = [o for o in choice.options if any(word in w.lower() for w in (o.label.zh, o.label.en, *o.says) if w)]
         return holders[0] if len(holders) == 1 else None
 
-    def polar_option(self, choice: Choice, text: str) -> Option | None:
+    def polar_option(self, choice: Choice, text: str, asked: bool = False) -> Option | None:
         """A yes/no choice answered by a sentence about its topic: "卡还没办呢" is no,
-        "海关编码我们早就有了" is yes (a negation wins: "还没有" has 有 in it)."""
+        "海关编码我们早就有了" is yes (a negation wins: "还没有" has 有 in it). ``asked``: the
+        choice is the question just asked, so a bare "没有哦" answers it."""
         folded = f" {normalize(text).lower()} "
-        if not any(normalize(t).lower() in folded for t in choice.topic):
-            return None
         settings = self.kb.walkthrough
+        # "没有哦", "有的呀", "不是啦": to the question asked, a bare yes or no (nothing but
+        # yes/no words and particles) is about its topic.
+        rest = folded
+        for word in sorted({*settings.negations, *settings.affirmations}, key=len, reverse=True):
+            rest = rest.replace(word.strip(), "")
+        bare = asked and not rest.strip(_PARTICLES)
+        if not bare and not any(normalize(t).lower() in folded for t in choice.topic):
+            return None
         for phrase in settings.not_negations:
             folded = folded.replace(phrase, " ")  # "不好意思说错了，我们其实有卡"
         if any(w in folded for w in settings.negations):
@@ -1005,13 +1034,13 @@ class Walkthroughs:
         the text without its leading words, when what is left has a company mark and no
         sentence words; None otherwise."""
         name = text.strip()
-        leads = sorted(self.kb.walkthrough.name_leads, key=len, reverse=True)
+        leads = sorted({normalize(lead) for lead in self.kb.walkthrough.name_leads}, key=len, reverse=True)
         changed = True
         while changed:
             changed = False
             name = name.lstrip(" ～~,，。!！:：、")
             for lead in leads:
-                if name.lower().startswith(lead.lower()):
+                if normalize(name).startswith(lead):
                     name = name[len(lead) :]
                     changed = True
                     break
@@ -1093,7 +1122,8 @@ class Walkthroughs:
         typed = text  # a company name is kept as typed; anything else is read as spelt right
         text = nlu.plain.strip() if nlu is not None and nlu.plain.strip() else text
         if awaiting.kind == "company_name":
-            named = self.company_name_in(typed) if self.company_name_in(text) else None
+            spelt = self.company_name_in(text)
+            named = _as_typed(spelt, text, typed) if spelt else None
             if named is not None and not self._more_than_options(state, named):
                 named = None  # "代理企业": the next question answered, not a name
             if named is not None:
