@@ -169,7 +169,7 @@ class Normalizer:
     # ------------------------------------------------------------------ typos
     def _latin_word(self, m: re.Match[str]) -> str:
         word = m.group(0)
-        return self._latin.get(word, word)
+        return self._latin.get(word) or self._places.get(word, word)  # "要做zhuhai跨境电商接入"
 
     def _latin_place(self, m: re.Match[str]) -> str:
         word = m.group(0)

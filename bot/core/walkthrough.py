@@ -49,6 +49,7 @@ _MARKS = (
 )
 _EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.\- ]{2,40}?" + _MARKS)
 _ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
+_NAME_AFTER = re.compile(r"[的是叫为]|这边|那边|这里")
 # A reply this short (characters) may name an option by a part of its label ("电商").
 _ABBREVIATION = 6
 # What may stand around a place named alone at the company prompt ("陕西的", "在珠海这边").
@@ -356,7 +357,9 @@ class Walkthroughs:
                 if step.id not in prog.auto_skipped:
                     prog.auto_skipped.append(step.id)
                 prog.current = None
-                step = self._next_open(proc, prog)
+                # The next step not yet done or skipped, applicable or not: each one passed
+                # over is said and recorded with its reason.
+                step = next((s for s in proc.steps if s.id not in prog.done and s.id not in prog.skipped), None)
                 continue
             prog.current = step.id
             state.awaiting = None
@@ -1019,7 +1022,10 @@ class Walkthroughs:
         best: str | None = None
         pieces = [text, *default_cues().clauses(text)]
         for piece in pieces:
-            for candidate in (piece.strip(), *(m.group(0) for m in _EMBEDDED_NAME.finditer(piece))):
+            runs = [m.group(0) for m in _EMBEDDED_NAME.finditer(piece)]
+            # "公司是拱北的珠海粤通报关服务有限公司": the name after its last 的/是/叫/这边.
+            tails = [_NAME_AFTER.split(run)[-1] for run in runs]
+            for candidate in (piece.strip(), *runs, *tails):
                 name = self.company_name_in(candidate)
                 if name is None or len(name) < 4 or any(w in name.lower() for w in settings.not_names):
                     continue
@@ -1091,10 +1097,10 @@ class Walkthroughs:
         no option of the procedure (有卡, 线下), no dialogue intent, not a place alone."""
         settings = self.kb.walkthrough
         folded = f" {normalize(text)} "
+        if any(word in folded for word in settings.sentence_words):
+            return False  # "我们是代理企业": a sentence (a name in one was looked for before)
         if any(mark in folded for mark in settings.company_marks):
             return True
-        if any(word in folded for word in settings.sentence_words):
-            return False
         if nlu is not None and nlu.intent and not nlu.intent.startswith(FAQ_INTENT) and nlu.confidence >= 0.5:
             return False  # a greeting, "ok", "下一步" ...
         squashed = folded.replace(" ", "")
