@@ -68,7 +68,8 @@ def is_question(text: str) -> bool:
     return default_cues().is_question(_NOT_ASKING.sub(" ", normalize(text)))
 
 
-_NEGATED = re.compile(r"(?:不是|不要|不选|不用|不做|不|没有|没|非|而非|not|no)\s*$")
+# "不是", "不搞运输", "没做过": a negation, perhaps with its verb, just before an option's words.
+_NEGATED = re.compile(r"(?:不|没有|没|非|而非)[是要选用做搞办走干弄算替帮]?\s*$|(?:not|no)\s*$")
 
 
 def _said_not_negated(phrase: str, text: str) -> bool:
@@ -526,10 +527,13 @@ class Walkthroughs:
         if proc is None or prog is None or prog.finished:
             return self.start(state, now)
         step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
-        if step is not None and self._pending_choice(proc, step, prog.answers) is None:
+        # Done while its question is open ("注册好了" before saying whether there is a card):
+        # the step is done all the same; a later step that needs the answer asks again.
+        if step is not None:
             if step.id not in prog.done:
                 prog.done.append(step.id)
             prog.skipped.pop(step.id, None)
+        state.awaiting = None
         prog.current = None
         return self.present(state, now)
 
@@ -794,7 +798,7 @@ class Walkthroughs:
         # A short statement that names an option settles its choice ("我们在横琴", "做1210保税");
         # a longer one only with a word that says it tells a fact ("其实我们是线下办卡").
         if not cued and len(text.strip()) > _SHORT_STATEMENT:
-            return None
+            return self._noted(state, proc, prog, text, now)
         best: list[tuple[int, Choice, Option]] = []
         for choice in proc.choices:
             if not matches(choice.when, prog.answers):
@@ -823,6 +827,17 @@ class Walkthroughs:
             )
             return [Reply(text), *self.present(state, now)]
         return self.answer_choice(state, choice.id, option.value, now)
+
+    def _noted(
+        self, state: ConversationState, proc: Procedure, prog: Progress, text: str, now: datetime
+    ) -> list[Reply] | None:
+        """A longer statement that answers choices not yet asked ("我人在宝鸡，打算直接去宝鸡的
+        建行网点办" while asked about the card): noted, and what was open asked again."""
+        noted = self._settle(state, proc, prog, text)
+        if not noted:
+            return None
+        joiner = "; " if state.lang == "en" else "；"
+        return [Reply(self._m(state, "stated_facts", facts=joiner.join(noted))), *self.present(state, now)]
 
     # ------------------------------------------------------------------ companies
     def companies(self, state: ConversationState) -> list[Reply]:
