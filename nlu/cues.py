@@ -76,7 +76,7 @@ class Cues:
         self._did = re.compile(
             "(?:"
             + _pattern(raw.get("done_verbs") or ["弄"]).pattern
-            + r")\S{0,6}?(?:了|咗|啦|完|好)[\s啦呀哈啊哦嘞咯了吧~～。.!！]*$"
+            + r")\S{0,6}?(?:了|咗|啦|完|好|下来|成功|通过)[\s啦呀哈啊哦嘞咯咧晒喇了吧~～。.!！]*$"
         )
         self._overview = _pattern(raw["overview"])
         self._not_asking = _pattern(raw.get("not_asking") or ())

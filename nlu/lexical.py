@@ -40,6 +40,8 @@ _MAX_LEARNED_WORDS = 12
 # Commands a clause of a longer statement may give.
 _CLAUSE_COMMANDS = frozenset({"skip", "back", "restart"})
 _LEARNED_CONFIDENCE = 0.9
+# A command said of a step by name ("本地备案跳过") is read without the name when this short.
+_BARE_COMMAND = 6
 # How many characters before a request in a run-on are read with it, tried in turn.
 _TAIL_LEADS = (0, 4, 8)
 _ASKS = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|能否|是否|可不可以|能不能|要不要|需不需要")
@@ -110,6 +112,7 @@ class LexicalInterpreter:
         }
         alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True) if n)
         self._named_step = re.compile(rf"(?:{alternatives})\s*的?\s*(?=(?:这|那)一?(?:步|块|个环节))")
+        self._step_name = re.compile(rf"(?:{alternatives})(?:这一步|那一步|这步|那步)?")
         self._examples = [_Example(i, self._squash_template(t)) for i, texts in intents.items() for t in texts]
         self._example_texts = [ex.text for ex in self._examples]
         # The classifier reads texts with their entities masked as the fuzzy match does:
@@ -184,7 +187,7 @@ class LexicalInterpreter:
         squashed = _squash(text)
         if not squashed:
             return None
-        found = self._learned_whole(text) if _short(text) else None
+        found = (self._learned_whole(text) or self._said_of_a_step(text)) if _short(text) else None
         if found is not None:
             return found
         # A message of several clauses may hold a start among its facts ("我们公司想在陕西开通
@@ -221,7 +224,19 @@ class LexicalInterpreter:
             found = (self.chat_intent(clause) or self._learned_whole(clause)) if _short(clause) else None
             if found is not None and found[0] in _CLAUSE_COMMANDS:
                 return found
+            found = self._said_of_a_step(clause)
+            if found is not None:
+                return found
         return None
+
+    def _said_of_a_step(self, clause: str) -> tuple[str, float] | None:
+        """A step command said of a step by its name ("本地备案跳过", "回到海关注册登记"): the
+        clause read without the name, when what is left is short."""
+        bare = self._step_name.sub("", clause).strip().rstrip("吧呀啊哈了啦嘛呢~～。.!！ ")
+        if bare == clause.strip() or not bare or len(bare) > _BARE_COMMAND:
+            return None
+        found = self.chat_intent(bare) or self._learned_whole(bare)
+        return found if found is not None and found[0] in _CLAUSE_COMMANDS else None
 
     def _learned_whole(self, text: str) -> tuple[str, float] | None:
         intent, p = self.classifier.classify(self._for_classifier(text))
