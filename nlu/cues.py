@@ -73,6 +73,8 @@ class Cues:
         )
         self._not_done = _pattern(raw.get("not_done") or ())
         self._request = _pattern(raw.get("requests") or ["带我"])
+        ends = raw.get("request_ends") or ()
+        self._request_end = re.compile("(?:" + _pattern(ends).pattern + r")[\s?？。.!！呢呀啊吧]*$") if ends else None
         self._did = re.compile(
             "(?:"
             + _pattern(raw.get("done_verbs") or ["弄"]).pattern
@@ -141,6 +143,8 @@ class Cues:
         """Where a request to be guided starts in ``text`` ("你能带我办一下吗", "can you walk me
         through it"), -1 if none: a question that asks to be walked through is a request."""
         found = self._request.search(text.lower())
+        if found is None and self._request_end is not None:
+            found = self._request_end.search(text.lower())
         return found.start() if found else -1
 
     def says_done(self, text: str) -> bool:
