@@ -32,6 +32,8 @@ PREFIX = "wt:"
 # Dates are shown, and reminders fall due, in China time.
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 _REMIND_AT = time(9, 0)
+# "能是同一个人不", "要带原件不": a yes/no question asked with 不 at its end.
+_ASKED_WITH_NOT = re.compile(r"(?:能|可以|行|是|要|用|有|会|得|需要)\S{1,16}不\s*[?？]?$")
 # "卡还没办呢，…", "还没有呢": a particle that ends a statement of what is not done yet; and
 # "啥都没有", "什么备案都没做过": a question word that means "any", not a question.
 _NOT_ASKING = re.compile(
@@ -65,18 +67,27 @@ StepNote = Callable[[ConversationState], str | None]
 def is_question(text: str) -> bool:
     """Whether a message reads as a question rather than a statement or an answer (the
     question cues of ``nlu/data/cues.yaml``; "卡还没办呢" is a statement)."""
-    return default_cues().is_question(_NOT_ASKING.sub(" ", normalize(text)))
+    folded = normalize(text)
+    return default_cues().is_question(_NOT_ASKING.sub(" ", folded)) or bool(_ASKED_WITH_NOT.search(folded))
 
 
 # "不是", "不搞运输", "没做过": a negation, perhaps with its verb, just before an option's words.
 _NEGATED = re.compile(r"(?:不|没有|没|非|而非)[是要选用做搞办走干弄算替帮]?\s*$|(?:not|no)\s*$")
 
 
+# "线下不方便", "加密机还没到货", "邮寄不了": a negation right after an option's words (not
+# 没问题, 不错: all is well).
+_NEGATED_AFTER = re.compile(r"\s*(?:还|也|都|暂时|先)?(?:没|不|未)(?!问题|错|过|管|止|然|如|同|一样|是)")
+
+
 def _said_not_negated(phrase: str, text: str) -> bool:
-    """Whether ``phrase`` occurs in ``text`` once at least without a negation just before it."""
+    """Whether ``phrase`` occurs in ``text`` once at least without a negation just before it
+    or just after it ("加密机还没到货": not the encryption machine)."""
     at = text.find(phrase)
     while at >= 0:
-        if not _NEGATED.search(text[max(0, at - 3) : at]) or _NEGATED.search(phrase[:2]):
+        before = _NEGATED.search(text[max(0, at - 3) : at]) and not _NEGATED.search(phrase[:2])
+        after = _NEGATED_AFTER.match(text, at + len(phrase)) and not _NEGATED.search(phrase)
+        if not before and not after:
             return True
         at = text.find(phrase, at + 1)
     return False
