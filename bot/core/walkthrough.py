@@ -46,11 +46,15 @@ _PARTICLES = " ，,。.!！~～…哦噢喔啊呀吧呢啦嘛哈的了咯"
 _SHORT_STATEMENT = 16
 # A run of name characters ending with a company mark, inside a longer message.
 _MARKS = (
-    r"(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社"
+    r"(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社|店|坊|铺|馆"
     r"|Co\.,? ?Ltd\.?|Ltd\.?|Limited|Inc\.?|LLC|Corp\.?)"
 )
 _EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.\- ]{2,40}?" + _MARKS)
 _ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
+# "公司叫秦味坊", "公司名称是长安优选": a clause that names the company says so.
+_NAMING = re.compile(r"(?:我们|我司)?(?:公司|企业)(?:名字|名称|全称|名)?(?:叫做|叫|是)|(?:名字|名称|全称)(?:叫|是)")
+_NAMING_REACH = 12  # characters from the start of a reply the naming words may end within
+_NAMED_MAX = 30
 _NAME_AFTER = re.compile(r"[的是叫为]|这边|那边|这里")
 # A reply this short (characters) may name an option by a part of its label ("电商").
 _ABBREVIATION = 6
@@ -595,12 +599,16 @@ class Walkthroughs:
         return self.present(state, now)
 
     def skip(self, state: ConversationState, now: datetime, said: str = "") -> list[Reply]:
-        """Skip the open step; one that matters asks why, unless ``said`` (the message that
-        asked to skip) gives a reason beside its command ("先不弄了，以后再办，同事出差了")."""
+        """Skip the open step, or the one ``said`` names; one that matters asks why, unless
+        ``said`` (the message that asked to skip) gives a reason beside its command ("先不弄了，
+        以后再办，同事出差了")."""
         proc, prog = self.procedure(state), state.progress()
         if proc is None or prog is None or prog.finished:
             return self.start(state, now)
         step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+        named = self._named_step(proc, said) if said else None
+        if named is not None and named.id not in prog.done and named.id not in prog.skipped:
+            step = named  # "本地备案跳过": that step, whichever is open
         if step is None:
             return self.present(state, now)
         clauses = default_cues().clauses(said)
@@ -1053,9 +1061,9 @@ class Walkthroughs:
             tails = [_NAME_AFTER.split(run)[-1] for run in runs]
             for candidate in (piece.strip(), *runs, *tails):
                 name = self.company_name_in(candidate)
-                if name is None or len(name) < 4 or any(w in name.lower() for w in settings.not_names):
+                if name is None or len(name) < 3 or any(w in name.lower() for w in settings.not_names):
                     continue
-                if not _ENDS_WITH_MARK.search(name):
+                if not _ENDS_WITH_MARK.search(name) and not _NAMING.match(candidate.strip()):
                     continue  # "X Co., Ltd. and want to onboard": a name ends with its mark
                 if best is None or len(name) > len(best):
                     best = name
@@ -1076,8 +1084,19 @@ class Walkthroughs:
                     name = name[len(lead) :]
                     changed = True
                     break
+        naming = _NAMING.match(normalize(name))  # "我们公司名字叫长安优选"
+        if naming is not None:
+            name = name[naming.end() :]
         name = name.strip(" ～~,，。!！:：、")  # not "." : "Co., Ltd."
-        return name if name and not is_question(name) and self._marked_company(name) else None
+        if not name or is_question(name):
+            return None
+        if self._marked_company(name):
+            return name
+        # "公司叫秦味坊": named as a name, it needs no mark (but no sentence words either).
+        named = _NAMING.search(normalize(text)[:_NAMING_REACH]) is not None
+        folded = f" {normalize(name)} "
+        plain = not any(word in folded for word in self.kb.walkthrough.sentence_words)
+        return name if named and plain and len(name) <= _NAMED_MAX else None
 
     def _marked_company(self, text: str) -> bool:
         """A company name by its mark (有限公司, 厂, Ltd) in a text without sentence or command

@@ -274,3 +274,91 @@ def test_done_naming_another_step_marks_that_step(dialogue, lexical):
     assert "第 2 步「总署统一版接入申请」已完成" in text
     assert walk.state.progress().current == "local_filing"
     assert "local_filing" not in walk.state.progress().done
+
+
+def test_a_bare_yes_or_no_answers_the_question_asked(dialogue, lexical):
+    walk = started(dialogue, lexical, "珠海")
+    assert "海关十位编码 = 还没有" in walk.say("木有哦")
+    walk = started(dialogue, lexical)
+    walk.say("有的呀")
+    assert walk.state.progress().answers["has_card"] == "with_card"
+    # A sentence with a topic word of another question is no bare reply.
+    zh = started(dialogue, lexical, "珠海")
+    zh.say("编码有的，JC早就备过了")
+    assert "agent" not in zh.state.progress().answers
+
+
+def test_step_commands_said_of_a_step_by_name(dialogue, lexical):
+    walk = started(dialogue, lexical, "珠海")
+    walk.say("还没有海关编码")
+    walk.say("JC备案这步跳过 集团那边在办 办好了直接把编码给我们")
+    assert "jc_filing" in walk.state.progress().skipped
+    walk.say("不是代理")
+    walk.say("本地备案跳过吧，以后再弄")
+    walk.say("暂时不办")  # the reason it asks for
+    walk.say("回到本地备案那步吧，先把它弄了")
+    assert walk.state.progress().current == "local_filing"
+
+
+def test_a_step_done_while_its_question_is_open_is_done(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.say("注册好了")  # whether there is a card was never said
+    progress = walk.state.progress()
+    assert "sw_register" in progress.done and progress.current == "customs_registration"
+    assert "has_card" not in progress.answers
+
+
+def test_a_statement_answering_a_later_question_is_noted(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    text = walk.say("我人在宝鸡，跑西安太远了，打算直接拿材料去宝鸡本地的建行网点办")
+    assert "办卡方式 = 线下建行代理点" in text
+    assert walk.state.progress().answers["card_channel"] == "offline"
+    assert walk.state.awaiting is not None and walk.state.awaiting.ref == "has_card"
+
+
+def test_an_option_negated_after_its_words_is_not_chosen(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    for label in (
+        "有卡",
+        "完成，下一步",
+        "完成，下一步",
+        "线下建行代理点",
+        "完成，下一步",
+        "电商企业",
+        "完成，下一步",
+        "API版",
+    ):
+        walk.press(label)
+    walk.say("加密机还没到货 先用卡加签")
+    assert walk.state.progress().answers["signing"] == "card"
+    zh = started(dialogue, lexical, "珠海")
+    zh.say("已有编码")
+    zh.say("我们不替别人报关，就做自己的业务")
+    assert zh.state.progress().answers["agent"] == "direct"
+
+
+def test_names_said_as_names_and_cantonese(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("你好 我们公司名字叫长安优选，想办陕西跨境电商入网，带我弄一下")
+    assert walk.state.active_company is not None and walk.state.active_company.name == "长安优选"
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办理跨境电商入网")
+    walk.press("陕西")
+    walk.say("公司名稱是榆林塞上好物商貿有限公司")
+    assert walk.state.active_company.name == "榆林塞上好物商貿有限公司"
+    zh = Walk(dialogue, lexical)
+    zh.say("喂 我哋公司喺横琴 想搞珠海跨境电商接入 已经有海关十位编码㗎喇")
+    assert zh.state.walkthrough == "zhuhai"
+    zh.say("横琴濠江优品科技有限公司")
+    zh.say("我哋唔系代理，自己做自己嘅货")
+    answers = zh.state.progress().answers
+    assert answers["customs_code"] == "has_code" and answers["agent"] == "direct"
+    assert answers["area"] == "hengqin", "the company is in Hengqin, said at the start"
+
+
+def test_a_question_at_a_step_is_answered_from_that_step(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    for label in ("无卡", "完成，下一步", "完成，下一步", "线上办理", "现场领卡"):
+        walk.press(label)
+    text = walk.say("核驗通過後多久之內要去領？")
+    assert "90" in text and "来源：陕西手册 2.3.2" in text
