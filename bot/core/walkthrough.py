@@ -813,7 +813,11 @@ class Walkthroughs:
         if proc is None or prog is None or is_question(text):
             return None
         intent = nlu.intent if nlu else ""
-        cued = intent == "inform" or any(cue in text.lower() for cue in self.kb.walkthrough.change_cues)
+        cued = (
+            intent == "inform"
+            or any(cue in text.lower() for cue in self.kb.walkthrough.change_cues)
+            or self.corrects(text)
+        )
         # A short statement that names an option settles its choice ("我们在横琴", "做1210保税");
         # a longer one only with a word that says it tells a fact ("其实我们是线下办卡").
         if not cued and len(text.strip()) > _SHORT_STATEMENT:
