@@ -280,6 +280,9 @@ class WalkthroughSettings(_Strict):
     change_cues: tuple[str, ...] = ()
     # Of those, the words that say an earlier answer was wrong (其实, 说错了).
     correction_cues: tuple[str, ...] = ()
+    # Words that name both options of a choice at once (进出口 has 出口 in it, not 进口): taken
+    # out before a statement's options are read.
+    both_ways: tuple[str, ...] = ()
     skip_reasons: tuple[Text, ...] = ()
     # A reply to "为哪家企业办理" with one of these is a company name (西安某某贸易有限公司) ...
     company_marks: tuple[str, ...] = ()

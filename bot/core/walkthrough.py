@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
+from rapidfuzz.distance import Levenshtein
+
 from bot.core.messages import Messages
 from bot.core.replies import Button, Reply
 from bot.core.state import Awaiting, Company, ConversationState, Progress, ReminderSpec
@@ -38,6 +40,7 @@ _ASKED_WITH_NOT = re.compile(r"(?:能|可以|行|是|要|用|有|会|得|需要)
 # "啥都没有", "什么备案都没做过": a question word that means "any", not a question.
 _NOT_ASKING = re.compile(
     r"(?:没|未|不)[^，,。?？吗]{0,8}[呢么嘛](?=\s*(?:[，,。~～!！]|$))"
+    r"|(?<![什怎多那这要])么(?=\s*[，, ]\s*[^\s，,?？])"  # "电商企业么 卖自家的礼盒": a topic, said
     r"|(?:啥|什么|哪个|谁)[^，,。?？吗]{0,6}(?:都|也)(?:没|不)"
 )
 _MAX_COMPANY = 60
@@ -58,6 +61,8 @@ _NAMED_MAX = 30
 _NAME_AFTER = re.compile(r"[的是叫为]|这边|那边|这里")
 # A reply this short (characters) may name an option by a part of its label ("电商").
 _ABBREVIATION = 6
+# A reply this long at least may be one character off an option's words (客服端 for 客户端).
+_MISSPELT_MIN = 3
 # What may stand around a place named alone at the company prompt ("陕西的", "在珠海这边").
 _PLACE_PARTICLES = "的在是这那边里儿吧呀啊哦嗯省市区,，。.!！~ "
 
@@ -326,6 +331,8 @@ class Walkthroughs:
     def _settle(self, state: ConversationState, proc: Procedure, prog: Progress, text: str) -> list[str]:
         """Answer the open choices that the statements of ``text`` settle; the lines said."""
         noted: list[str] = []
+        for word in self.kb.walkthrough.both_ways:
+            text = text.replace(word, " ")  # "珠海港湾优选进出口有限公司" says no direction
         for clause in default_cues().clauses(text):
             if is_question(clause):
                 continue
@@ -752,7 +759,9 @@ class Walkthroughs:
         if is_question(text) or default_cues().compares(text):
             return None  # "代理企业是什么意思", "Web版和MQ版有什么区别": asked about, not chosen
         picked = self.match_option(choice, text, nlu)
-        option = picked[0] if picked else self._abbreviated_option(choice, text)
+        option = (
+            picked[0] if picked else (self._abbreviated_option(choice, text) or self._misspelt_option(choice, text))
+        )
         if option is None:
             option = self.polar_option(choice, text, asked=True)
         if option is None and nlu is not None and nlu.intent in ("affirm", "deny"):
@@ -775,6 +784,24 @@ class Walkthroughs:
             return None
         holders = [o for o in choice.options if any(word in w.lower() for w in (o.label.zh, o.label.en, *o.says) if w)]
         return holders[0] if len(holders) == 1 else None
+
+    @staticmethod
+    def _misspelt_option(choice: Choice, text: str) -> Option | None:
+        """A short reply one character off one option's words ("客服端" for 客户端), and off no
+        other option's."""
+        word = normalize(text).strip(_PARTICLES).lower()
+        if not _MISSPELT_MIN <= len(word) <= _ABBREVIATION:
+            return None
+        close = [
+            o
+            for o in choice.options
+            if any(
+                len(w) >= _MISSPELT_MIN and Levenshtein.distance(word, w.lower()) == 1
+                for w in (o.label.zh, *o.says)
+                if w
+            )
+        ]
+        return close[0] if len(close) == 1 else None
 
     def polar_option(self, choice: Choice, text: str, asked: bool = False) -> Option | None:
         """A yes/no choice answered by a sentence about its topic: "卡还没办呢" is no,
