@@ -28,6 +28,7 @@ from bot.core.forms import PREFIX as FM_PREFIX
 from bot.core.forms import FormFilling, wants_document
 from bot.core.handoff import TIMER_PREFIX as HO_TIMER
 from bot.core.handoff import Desk, Handoffs
+from bot.core.interpret import interpret
 from bot.core.messages import Messages
 from bot.core.replies import Button, Reply
 from bot.core.state import ConversationState
@@ -37,7 +38,6 @@ from forms.catalog import Catalog, default_catalog
 from knowledge.index import Retriever
 from knowledge.render import answer_lines, title
 from knowledge.text import is_english
-from nlu.cues import default_cues
 from nlu.hybrid import Strategy
 from nlu.interpreter import Understanding
 from nlu.lexical import load_intent_requirements
@@ -52,7 +52,6 @@ _PRIVACY_DELETE = "privacy:delete"
 _PRIVACY_KEEP = "privacy:keep"
 _ENGLISH_WORDS = re.compile(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}\s+[A-Za-z]{2,}")
 # Walkthrough moves the NLU already read; a done statement is one when the NLU read none of these.
-_MOVES = frozenset({"continue", "back", "skip", "restart", "where_am_i", "human", "help", "switch_company"})
 
 
 @dataclass(frozen=True)
@@ -348,14 +347,6 @@ class Dialogue:
             if replies is not None:
                 return Outcome(state, replies)
 
-        # The name of the company named "我的企业" for now ("公司叫咸阳渭水跨境贸易有限公司"), even
-        # while a choice is open (a name is no option: 某某物流有限公司 is not 物流企业).
-        renamed = self.wt.rename_placeholder(state, text, message.at)
-        if renamed is not None:
-            return Outcome(state, renamed)
-        # A company named in passing in a question or a request is the one the user acts for.
-        if state.form is None and (intent.startswith("faq") or intent == "start_walkthrough"):
-            self.wt.note_company(state, text)
         # A company named with a question at the company prompt ("西安星河贸易有限公司，请问要准备
         # 什么材料"): the name is taken and the question answered.
         awaiting = state.awaiting
@@ -365,18 +356,10 @@ class Dialogue:
                 named = self.wt.set_company(state, embedded, message.at)
                 asked = self._question(state, text, nlu, region_named, message.at)
                 return Outcome(state, [*named, *asked.replies], asked.answer)
-        # An answer to what the walkthrough asked (company name, a choice, a skip reason).
-        replies = self.wt.awaited_text(state, text, nlu, message.at)
+        # The walkthrough's reading, in its one order (bot.core.interpret).
+        replies = interpret(self.wt, state, text, nlu, intent, region_named, message.at)
         if replies is not None:
             return Outcome(state, replies)
-        # In a walkthrough, "这一步弄好啦" / "账号注册完成啦" says the step is done, whatever
-        # the NLU made of it (Rasa has read such a sentence as goodbye).
-        if walking and intent not in _MOVES and default_cues().says_done(plain):
-            # "不好意思说错了，我们其实有卡，去年就办了" corrects an answer; it finishes nothing.
-            corrected = self.wt.change_from_text(state, plain, nlu, message.at) if self.wt.corrects(plain) else None
-            return Outcome(
-                state, corrected if corrected is not None else self.wt.done_from_text(state, plain, message.at)
-            )
         if region_named and not walking:
             state.region = region_named
 
@@ -392,50 +375,7 @@ class Dialogue:
             return Outcome(state, self.cards.question(state))
         if intent == "pair_agent":
             return Outcome(state, self.cards.how_to_pair(state))
-        walkthrough = self._walkthrough_intent(state, intent, plain, region_named, message.at)
-        if walkthrough is not None:
-            return Outcome(state, walkthrough)
-        if walking:
-            changed = self.wt.change_from_text(state, plain, nlu, message.at)
-            if changed is not None:
-                return Outcome(state, changed)
         return self._question(state, text, nlu, region_named, message.at)
-
-    def _walkthrough_intent(
-        self, state: ConversationState, intent: str, text: str, region: str | None, now: datetime
-    ) -> list[Reply] | None:
-        """Walkthrough commands said in words; a question that merely resembles one is not."""
-        if intent == "switch_company":
-            return self.wt.companies(state)
-        if intent in {"reminders_on", "reminders_off"}:
-            return self.wt.set_reminders(state, intent == "reminders_on")
-        # "…入网要怎么走流程，带我做一下": a request to start that ends the message starts,
-        # whatever it asked before; any other command in a question is a question.
-        cues = default_cues()
-        last = (cues.clauses(text) or [text])[-1]
-        if intent == "start_walkthrough":
-            # "…你能带我办一下吗", "Can you walk me through it?": a request, asked politely.
-            if is_question(last) and not any(cues.request(c) >= 0 for c in cues.clauses(text)[-2:]):
-                return None
-        elif is_question(text) and intent != "where_am_i":
-            return None
-        if intent in {"start_walkthrough", "restart"} and state.companies and self.wt.for_another_company(text):
-            return self.wt.start_new_company(state, now, region)
-        if intent == "start_walkthrough":
-            return self.wt.start(state, now, region, said=text)
-        if intent == "where_am_i":
-            return [self.wt.checklist(state)]
-        if intent == "restart" and state.walkthrough:
-            return self.wt.restart(state, None, now)
-        if not self.wt.active(state):
-            return None
-        if intent == "continue":
-            return self.wt.done_from_text(state, text, now)  # "JC备案这块都办完了": that step
-        if intent == "back":
-            return self.wt.back(state, now, said=text)
-        if intent == "skip":
-            return self.wt.skip(state, now, said=text)
-        return None
 
     def _question(
         self,
