@@ -52,7 +52,7 @@ def interpret(
     plain = nlu.plain.strip() if nlu is not None and nlu.plain.strip() else text
     walking = wt.active(state)
     # 1. The name of the company named "我的企业" for now, even while a choice is open.
-    renamed = wt.rename_placeholder(state, text, now)
+    renamed = wt.rename_placeholder(state, text, now, nlu)
     if renamed is not None:
         return renamed
     if state.form is None and (intent.startswith("faq") or intent == "start_walkthrough"):

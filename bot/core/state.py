@@ -146,6 +146,9 @@ class ConversationState(BaseModel):
     # What the user said with their request to start, before the company's progress existed
     # ("法人卡之前就办过了"): read for the choices it settles once the walkthrough opens.
     stated: list[str] = Field(default_factory=list)
+    # The walkthrough opened with "我的企业" for now and invited the name: the next message may
+    # be the name alone ("秦味坊"), no mark needed. Cleared by that message.
+    name_invited: bool = False
     # The step a walkthrough started from a "what next" answer begins at (the earlier ones done).
     start_at: str = ""
     awaiting: Awaiting | None = None

@@ -56,6 +56,10 @@ _EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.\- ]{2,40}?" + 
 _ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
 # "公司叫秦味坊", "公司名称是长安优选": a clause that names the company says so.
 _NAMING = re.compile(r"(?:我们|我司)?(?:公司|企业)(?:名字|名称|全称|名)?(?:叫做|叫|是)|(?:名字|名称|全称)(?:叫|是)")
+# A proper name typed alone (no mark) is this short, and about no entry this confident.
+_BARE_NAME_MAX = 12
+_UNKNOWN_TOPIC = 0.3
+_CJK_ONLY = re.compile(r"[\u4e00-\u9fff·]+")
 _NAMING_REACH = 12  # characters from the start of a reply the naming words may end within
 _NAMED_MAX = 30
 _NAME_AFTER = re.compile(r"[的是叫为]|这边|那边|这里")
@@ -245,6 +249,7 @@ class Walkthroughs:
             # "想办陕西的入网，法人卡之前就办过了": what was said counts at once; the company is
             # named for now, and its name is taken whenever the user gives it.
             opened = self.set_company(state, None, now)
+            state.name_invited = True
             return [Reply(self._follows(state, target) + "\n" + self._m(state, "name_later")), *opened]
         if state.active_company is None:
             state.awaiting = Awaiting(kind="company_name", ref="start")
@@ -938,9 +943,13 @@ class Walkthroughs:
             state.company = len(state.companies) - 1
         return name
 
-    def rename_placeholder(self, state: ConversationState, text: str, now: datetime) -> list[Reply] | None:
+    def rename_placeholder(
+        self, state: ConversationState, text: str, now: datetime, nlu: Understanding | None = None
+    ) -> list[Reply] | None:
         """The name of a company named "我的企业" for now, given later in passing
-        ("公司叫咸阳渭水跨境贸易有限公司"); None when the text gives none."""
+        ("公司叫咸阳渭水跨境贸易有限公司"), or alone right after the name was invited ("秦味坊":
+        a proper name the knowledge base knows nothing of); None when the text gives none."""
+        invited, state.name_invited = state.name_invited, False
         company = state.active_company
         if (
             company is None
@@ -949,6 +958,8 @@ class Walkthroughs:
         ):
             return None
         name = self.company_name_in(text)
+        if name is None and invited and nlu is not None and self._bare_name(state, text, nlu):
+            name = text.strip()
         if name is None or not 2 <= len(name) <= _MAX_COMPANY or any(c.name == name for c in state.companies):
             return None
         if not self._more_than_options(state, name):
@@ -956,6 +967,16 @@ class Walkthroughs:
         company.name, company.placeholder = name, False
         replies = [Reply(self._m(state, "company_renamed", company=name))]
         return replies + (self.present(state, now) if self.active(state) else [])
+
+    def _bare_name(self, state: ConversationState, text: str, nlu: Understanding) -> bool:
+        """Whether ``text`` alone is a proper name: short, Chinese, no sentence words, no
+        option, no command, and about nothing the knowledge base answers."""
+        squashed = normalize(text).replace(" ", "")
+        if not (2 <= len(squashed) <= _BARE_NAME_MAX and _CJK_ONLY.fullmatch(squashed)):
+            return False
+        if nlu.intent.startswith(FAQ_INTENT) and nlu.confidence >= _UNKNOWN_TOPIC:
+            return False  # "统一版", "单一窗口": a topic
+        return self._names_a_company(state, text, nlu)
 
     def switch_company(
         self, state: ConversationState, index: int, now: datetime, said: str = "company_switched"
@@ -1004,6 +1025,7 @@ class Walkthroughs:
     # ------------------------------------------------------------------ buttons
     def button(self, state: ConversationState, payload: str, now: datetime) -> list[Reply] | None:
         """Handle a ``wt:`` button; None when the payload is stale or malformed."""
+        state.name_invited = False  # a button answered instead of the name
         head, _, rest = payload.removeprefix(PREFIX).partition(":")
         if head == "start":
             return self.start(state, now)

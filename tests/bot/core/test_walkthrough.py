@@ -362,3 +362,17 @@ def test_a_question_at_a_step_is_answered_from_that_step(dialogue, lexical):
         walk.press(label)
     text = walk.say("核驗通過後多久之內要去領？")
     assert "90" in text and "来源：陕西手册 2.3.2" in text
+
+
+def test_a_bare_name_right_after_the_name_was_invited_names_the_company(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("想办陕西入网 我们没有卡 做电商的")
+    assert walk.state.active_company.placeholder
+    assert "「秦味坊」" in walk.say("秦味坊")
+    assert walk.state.progress().answers["has_card"] == "no_card"
+    # Later, a bare word is not taken for a name.
+    walk = Walk(dialogue, lexical)
+    walk.say("想办陕西入网 我们没有卡 做电商的")
+    walk.say("单一窗口推荐用什么浏览器")
+    walk.say("长安优选")
+    assert walk.state.active_company.placeholder
