@@ -67,6 +67,8 @@ _NAME_AFTER = re.compile(r"[的是叫为]|这边|那边|这里")
 _ABBREVIATION = 6
 # A reply this long at least may be one character off an option's words (客服端 for 客户端).
 _MISSPELT_MIN = 3
+# A question this short before an answer only asks back ("卡？", "啥卡").
+_ASKED_BACK = 4
 # What may stand around a place named alone at the company prompt ("陕西的", "在珠海这边").
 _PLACE_PARTICLES = "的在是这那边里儿吧呀啊哦嗯省市区,，。.!！~ "
 
@@ -762,7 +764,12 @@ class Walkthroughs:
             return None
         choice = proc.choice(state.awaiting.ref)
         if is_question(text) or default_cues().compares(text):
-            return None  # "代理企业是什么意思", "Web版和MQ版有什么区别": asked about, not chosen
+            # "代理企业是什么意思", "Web版和MQ版有什么区别": asked about, not chosen; but "卡？啥卡
+            # 我们没有这东西" asks back, then answers.
+            answered = self._answer_after_asking(choice, text)
+            if answered is None:
+                return None
+            return self._chosen(state, proc, choice, answered, text, now)
         picked = self.match_option(choice, text, nlu)
         option = (
             picked[0] if picked else (self._abbreviated_option(choice, text) or self._misspelt_option(choice, text))
@@ -773,12 +780,33 @@ class Walkthroughs:
             option = next((o for o in choice.options if o.reply == nlu.intent), None)
         if option is None:
             return None
+        return self._chosen(state, proc, choice, option, text, now)
+
+    def _chosen(
+        self, state: ConversationState, proc: Procedure, choice: Choice, option: Option, text: str, now: datetime
+    ) -> list[Reply]:
         prog = state.progress()
         if prog is not None:
             # "我们走MQ，用卡签名": the rest of the message may answer the choices after it.
             prog.answers[choice.id] = option.value
             self._settle(state, proc, prog, text)
         return self.answer_choice(state, choice.id, option.value, now)
+
+    def _answer_after_asking(self, choice: Choice, text: str) -> Option | None:
+        """The answer in the statements that end a message which only asks back first ("卡？
+        啥卡 我们没有这东西"): an option's words, or a yes/no about the choice's topic named
+        anywhere in it. None when the message ends asking, asks more than that, or compares."""
+        cues = default_cues()
+        clauses = cues.clauses(text)
+        if len(clauses) < 2 or is_question(clauses[-1]) or cues.compares(text):
+            return None
+        if any(len(c.strip()) > _ASKED_BACK for c in clauses if is_question(c)):
+            return None  # "领卡是谁都能去领吗 我想让司机去拿": a question, with its context
+        said = " ".join(c for c in clauses if not is_question(c))
+        picked = self.match_option(choice, said, None, min_len=2)
+        if picked:
+            return picked[0]
+        return self.polar_option(choice, said, about=text)
 
     @staticmethod
     def _abbreviated_option(choice: Choice, text: str) -> Option | None:
@@ -808,10 +836,11 @@ class Walkthroughs:
         ]
         return close[0] if len(close) == 1 else None
 
-    def polar_option(self, choice: Choice, text: str, asked: bool = False) -> Option | None:
+    def polar_option(self, choice: Choice, text: str, asked: bool = False, about: str = "") -> Option | None:
         """A yes/no choice answered by a sentence about its topic: "卡还没办呢" is no,
         "海关编码我们早就有了" is yes (a negation wins: "还没有" has 有 in it). ``asked``: the
-        choice is the question just asked, so a bare "没有哦" answers it."""
+        choice is the question just asked, so a bare "没有哦" answers it; ``about``: the text
+        the topic may be named in, when wider than ``text``."""
         folded = f" {normalize(text).lower()} "
         settings = self.kb.walkthrough
         # "没有哦", "有的呀", "不是啦": to the question asked, a bare yes or no (nothing but
@@ -820,7 +849,8 @@ class Walkthroughs:
         for word in sorted({*settings.negations, *settings.affirmations}, key=len, reverse=True):
             rest = rest.replace(word.strip(), "")
         bare = asked and not rest.strip(_PARTICLES)
-        if not bare and not any(normalize(t).lower() in folded for t in choice.topic):
+        topical = f" {normalize(about).lower()} " if about else folded  # where the topic may be named
+        if not bare and not any(normalize(t).lower() in topical for t in choice.topic):
             return None
         for phrase in settings.not_negations:
             folded = folded.replace(phrase, " ")  # "不好意思说错了，我们其实有卡"

@@ -376,3 +376,15 @@ def test_a_bare_name_right_after_the_name_was_invited_names_the_company(dialogue
     walk.say("单一窗口推荐用什么浏览器")
     walk.say("长安优选")
     assert walk.state.active_company.placeholder
+
+
+def test_an_answer_after_asking_back_answers(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.say("卡？啥卡 我们没有这东西 之前从来没弄过进出口")
+    assert walk.state.progress().answers["has_card"] == "no_card"
+    # A real question with its context chooses nothing.
+    walk = started(dialogue, lexical)
+    for label in ("无卡", "完成，下一步", "完成，下一步", "线上办理"):
+        walk.press(label)
+    walk.say("领卡是谁都能去领吗 我想让司机去拿")
+    assert "delivery" not in walk.state.progress().answers
