@@ -280,6 +280,8 @@ class WalkthroughSettings(_Strict):
     change_cues: tuple[str, ...] = ()
     # Of those, the words that say an earlier answer was wrong (其实, 说错了).
     correction_cues: tuple[str, ...] = ()
+    # At the company-name prompt, words that put the name off ("先不写公司名了"): as 先不填.
+    name_later: tuple[str, ...] = ()
     # Words that name both options of a choice at once (进出口 has 出口 in it, not 进口): taken
     # out before a statement's options are read.
     both_ways: tuple[str, ...] = ()

@@ -6,8 +6,8 @@ Then, in this order, the first reading that applies wins:
 1. a company named in passing ("公司叫…"): it names the placeholder company;
 2. the answer to what the bot asked: the company name, an option in the user's words (a
    question about an option is never its answer), a skip reason, a confirmation;
-3. "done" in the user's words ("这步弄好啦", "统一版那步也交了": that step), or a correction
-   when it says it corrects ("不对，我们其实有卡");
+3. "done" in the user's words ("这步弄好啦", "统一版那步也交了": that step; "…做完了，下一步干啥"
+   too), or a correction when it says it corrects ("不对，我们其实有卡");
 4. a step command in any words: start (for another company too), where am I, restart,
    continue, back (to a step it names), skip (the step it names, with its reason);
 5. a statement that settles choices ahead or changes one given before ("其实我们是线下办卡");
@@ -61,8 +61,14 @@ def interpret(
     answered = wt.awaited_text(state, text, nlu, now)
     if answered is not None:
         return answered
-    # 3. Done in words, whatever the NLU made of it (Rasa has read such a sentence as goodbye).
-    if walking and intent not in MOVES and default_cues().says_done(plain):
+    # 3. Done in words, whatever the NLU made of it (Rasa has read such a sentence as goodbye);
+    # "我们是电商企业，这个备案做完了，下一步干啥": done, what it says noted, and the next step.
+    cues = default_cues()
+    before = cues.finished(plain) if walking and (intent not in MOVES or intent == "continue") else None
+    if before and cues.says_done(before) and not wt.corrects(before):
+        wt.note_in_passing(state, before, nlu)
+        return wt.done_from_text(state, before, now)
+    if walking and intent not in MOVES and cues.says_done(plain):
         corrected = wt.change_from_text(state, plain, nlu, now) if wt.corrects(plain) else None
         return corrected if corrected is not None else wt.done_from_text(state, plain, now)
     if intent in CHAT_INTENTS:

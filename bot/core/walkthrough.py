@@ -792,6 +792,21 @@ class Walkthroughs:
             self._settle(state, proc, prog, text)
         return self.answer_choice(state, choice.id, option.value, now)
 
+    def note_in_passing(self, state: ConversationState, text: str, nlu: Understanding | None) -> None:
+        """What a statement said beside "done" answers: the open question ("我们是电商企业，
+        这个备案做完了"), and choices not yet asked."""
+        proc, prog = self.procedure(state), state.progress()
+        if proc is None or prog is None:
+            return
+        if state.awaiting is not None and state.awaiting.kind == "choice":
+            choice = proc.choice(state.awaiting.ref)
+            picked = self.match_option(choice, text, nlu)
+            option = picked[0] if picked else self.polar_option(choice, text)
+            if option is not None:
+                prog.answers[choice.id] = option.value
+        self._settle(state, proc, prog, text)
+        self._drop_stale_answers(proc, prog)
+
     def _answer_after_asking(self, choice: Choice, text: str) -> Option | None:
         """The answer in the statements that end a message which only asks back first ("卡？
         啥卡 我们没有这东西"): an option's words, or a yes/no about the choice's topic named
@@ -1256,6 +1271,8 @@ class Walkthroughs:
         typed = text  # a company name is kept as typed; anything else is read as spelt right
         text = nlu.plain.strip() if nlu is not None and nlu.plain.strip() else text
         if awaiting.kind == "company_name":
+            if any(w in text.lower() for w in self.kb.walkthrough.name_later):
+                return self.button(state, f"{PREFIX}company:later", now)  # "先不写公司名了": 先不填
             spelt = self.company_name_in(text)
             named = _as_typed(spelt, text, typed) if spelt else None
             if named is not None and not self._more_than_options(state, named):
@@ -1278,7 +1295,8 @@ class Walkthroughs:
                 "start_walkthrough",
             } or is_question(text):
                 return None
-            if text.strip().lower() in {self.msg.get("wt.buttons.later", lang).lower() for lang in ("zh", "en")}:
+            later = {self.msg.get("wt.buttons.later", lang).lower() for lang in ("zh", "en")}
+            if text.strip().lower() in later:
                 return self.button(state, f"{PREFIX}company:later", now)  # the button's label, typed
             if not self._names_a_company(state, text, nlu):
                 # "有卡", "你好", "西安": no company name. The company is named for now (it can

@@ -388,3 +388,27 @@ def test_an_answer_after_asking_back_answers(dialogue, lexical):
         walk.press(label)
     walk.say("领卡是谁都能去领吗 我想让司机去拿")
     assert "delivery" not in walk.state.progress().answers
+
+
+def test_done_with_what_next_and_the_name_put_off(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    for label in ("无卡", "完成，下一步", "完成，下一步", "线下建行代理点", "完成，下一步"):
+        walk.press(label)
+    walk.say("我们是电商企业，这个备案做完了，下一步干啥")
+    progress = walk.state.progress()
+    assert progress.answers["enterprise_type"] == "ecommerce"
+    assert "enterprise_type_filing" in progress.done and progress.current == "platform_access"
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办理跨境电商入网")
+    walk.press("珠海")
+    walk.say("先不写公司名了")
+    company = walk.state.active_company
+    assert company is not None and company.placeholder
+
+
+def test_a_skip_naming_a_step_by_what_users_call_it(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.say("有卡")
+    walk.say("收发货人的备案几年前就做了，跳过")
+    progress = walk.state.progress()
+    assert "customs_registration" in progress.skipped and "sw_register" not in progress.skipped
