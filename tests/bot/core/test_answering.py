@@ -69,3 +69,23 @@ def test_numbers_in_answers_are_all_in_the_manuals(retriever, kb, manual_texts):
             a = answer_question(q, retriever)
             for token in number.findall(re.sub(r"\s+", "", a.text)):
                 assert token in manual, (q, token)
+
+
+def test_a_weak_but_clear_best_entry_is_answered(retriever):
+    # Below the answer threshold, but no other entry is near: answered, not "did you mean".
+    from bot.core.answering import CONFIDENCE_THRESHOLD
+
+    a = answer_question("领卡的期限是从哪一天起算的", retriever)
+    assert not a.fallback and a.entry_ids == ("sx.card.onsite_pickup",)
+    assert a.confidence < CONFIDENCE_THRESHOLD
+    assert "90" in a.text
+
+
+def test_a_weak_best_entry_with_a_close_second_is_only_suggested(retriever, kb):
+    from bot.core.answering import _stands_out
+    from knowledge.index import Hit
+
+    one, other = kb.get("sx.card.onsite_pickup"), kb.get("sx.card.channels")
+    assert _stands_out([Hit(one, 1.0, 0.3), Hit(other, 0.5, 0.2)])
+    assert not _stands_out([Hit(one, 1.0, 0.3), Hit(other, 0.9, 0.26)])
+    assert not _stands_out([Hit(one, 1.0, 0.2), Hit(other, 0.1, 0.0)])
