@@ -14,6 +14,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+import numpy as np
+
 from knowledge.text import normalize
 
 __all__ = ["IntentClassifier"]
@@ -42,26 +44,29 @@ class IntentClassifier:
             for text in texts:
                 counts.update(_features(text))
                 docs[intent] += 1
-        self._vocabulary = {f for counts in self._counts.values() for f in counts}
-        total = sum(docs.values())
         # Every intent is as likely beforehand: the FAQ class has far more examples, which
         # says how much the manuals cover, not how often people give commands.
-        self._prior = {intent: math.log(1 / len(docs)) for intent in docs}
-        self._total = {intent: sum(c.values()) for intent, c in self._counts.items()}
-        self._size = len(self._vocabulary) + 1
-        del total
+        self._intents = list(self._counts)
+        vocabulary = sorted({f for counts in self._counts.values() for f in counts})
+        self._feature = {f: i for i, f in enumerate(vocabulary)}
+        size = len(vocabulary) + 1
+        # log P(feature | intent), Laplace-smoothed: one row per feature, one column per
+        # intent, so that a text is scored by summing a few rows (numpy) rather than a
+        # Python loop over every intent and feature.
+        self._logp = np.empty((len(vocabulary), len(self._intents)))
+        for j, intent in enumerate(self._intents):
+            counts = self._counts[intent]
+            total = sum(counts.values())
+            column = np.array([counts.get(f, 0) for f in vocabulary], dtype=np.float64)
+            self._logp[:, j] = np.log((column + 1) / (total + size))
+        self._prior = np.full(len(self._intents), math.log(1 / len(docs)))
 
     def classify(self, text: str) -> tuple[str, float]:
         """The most likely intent and its posterior probability (``faq`` for a question)."""
-        feats = [f for f in _features(text) if f in self._vocabulary]
-        if not feats:
+        rows = [self._feature[f] for f in _features(text) if f in self._feature]
+        if not rows:
             return FAQ, 0.0
-        logp = {
-            intent: self._prior[intent]
-            + sum(math.log((counts[f] + 1) / (self._total[intent] + self._size)) for f in feats)
-            for intent, counts in self._counts.items()
-        }
-        best = max(logp, key=logp.__getitem__)
-        top = logp[best]
-        norm = sum(math.exp(v - top) for v in logp.values())
-        return best, 1 / norm
+        logp = self._prior + self._logp[rows].sum(axis=0)
+        best = int(np.argmax(logp))
+        norm = float(np.exp(logp - logp[best]).sum())
+        return self._intents[best], 1 / norm

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cached_property
 
 from rapidfuzz.distance import Levenshtein
 
@@ -1172,13 +1173,13 @@ class Walkthroughs:
         the text without its leading words, when what is left has a company mark and no
         sentence words; None otherwise."""
         name = text.strip()
-        leads = sorted({normalize(lead) for lead in self.kb.walkthrough.name_leads}, key=len, reverse=True)
         changed = True
         while changed:
             changed = False
             name = name.lstrip(" ～~,，。!！:：、")
-            for lead in leads:
-                if normalize(name).startswith(lead):
+            folded = normalize(name)
+            for lead in self._name_leads:
+                if folded.startswith(lead):
                     name = name[len(lead) :]
                     changed = True
                     break
@@ -1195,6 +1196,11 @@ class Walkthroughs:
         folded = f" {normalize(name)} "
         plain = not any(word in folded for word in self.kb.walkthrough.sentence_words)
         return name if named and plain and len(name) <= _NAMED_MAX else None
+
+    @cached_property
+    def _name_leads(self) -> list[str]:
+        """The words before a name ("我们公司叫", "您好"), folded, longest first."""
+        return sorted({normalize(lead) for lead in self.kb.walkthrough.name_leads}, key=len, reverse=True)
 
     def _marked_company(self, text: str) -> bool:
         """A company name by its mark (有限公司, 厂, Ltd) in a text without sentence or command
