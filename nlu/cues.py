@@ -87,6 +87,7 @@ class Cues:
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
         self._plural = _pattern(raw.get("plural") or ["两个"])
+        self.alternatives = frozenset(str(a) for a in raw.get("alternatives") or ())
         attributes: dict[str, dict[str, Any]] = raw.get("attributes") or {}
         self._attributes = {
             name: (_pattern(spec["asks"]), re.compile(str(spec["evidence"]), re.IGNORECASE))

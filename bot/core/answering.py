@@ -112,6 +112,44 @@ def _showing_what_was_asked(query: str, hits: list[Hit], retriever: Retriever, c
     return hits
 
 
+def _options_named(text: str, cues: Cues) -> dict[str, set[str]]:
+    """The values of alternative entities (Web/API/MQ版, 线上/线下, 9610/1210) ``text`` names."""
+    named: dict[str, set[str]] = {}
+    for mention in default_gazetteer().find(text):
+        if mention.entity in cues.alternatives:
+            named.setdefault(mention.entity, set()).add(mention.value)
+    return named
+
+
+def _option_fit(asked: dict[str, str], hit: Hit, retriever: Retriever, cues: Cues) -> int:
+    """How well the entry is about the option asked: 2 it names that option alone, 1 it names
+    it among others or names none of them, 0 it names only others (it is about those)."""
+    named = _options_named("\n".join([hit.entry.title, *answer_lines(hit.entry, retriever.kb)]), cues)
+    fits = [2 if named.get(e) == {v} else 1 if v in named.get(e, {v}) else 0 for e, v in asked.items()]
+    return min(fits)
+
+
+def _about_the_option_asked(query: str, hits: list[Hit], retriever: Retriever, cues: Cues) -> list[Hit] | None:
+    """ "API版要交哪些材料": of the best entries, the one about API版 alone answers it, else one
+    that names it among others or names no 开通方式 at all; the MQ版 list does not. None when
+    none of the close ones fits: the manuals say nothing of that option (offered as
+    suggestions, not answered as the other)."""
+    asked = {entity: next(iter(values)) for entity, values in _options_named(query, cues).items() if len(values) == 1}
+    if not asked or not hits:
+        return hits
+    top = hits[0]
+    close = [h for i, h in enumerate(hits[:4]) if not i or h.score >= _ASKED_MARGIN * top.score]
+    fit = [_option_fit(asked, h, retriever, cues) for h in close]
+    best = max(fit)
+    if best == 0:
+        return None
+    i = fit.index(best)
+    if i == 0:
+        return hits
+    hit = hits[i]
+    return [Hit(hit.entry, top.score, max(hit.confidence, top.confidence)), *hits[:i], *hits[i + 1 :]]
+
+
 # A "what next" answer shows at most this many entries' details.
 _NEXT_ENTRIES = 2
 
@@ -297,6 +335,18 @@ def answer_question(
             return _overview_answer(question, parts, retriever, lang, msg)
     if hits and not elsewhere:
         hits = _showing_what_was_asked(query, hits, retriever, cues)
+        fitting = _about_the_option_asked(query, hits, retriever, cues)
+        if fitting is None:
+            return Answer(
+                question,
+                "",
+                "fallback",
+                hits[0].confidence,
+                asked_region,
+                fallback=True,
+                suggestions=tuple(h.entry.id for h in hits[:SUGGESTIONS]),
+            )
+        hits = fitting
         both = _both_sides(query, hits, retriever, hits[0].entry.region if crossed else asked_region, threshold, cues)
         if both is not None:
             hits = both

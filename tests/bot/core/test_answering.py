@@ -89,3 +89,13 @@ def test_a_weak_best_entry_with_a_close_second_is_only_suggested(retriever, kb):
     assert _stands_out([Hit(one, 1.0, 0.3), Hit(other, 0.5, 0.2)])
     assert not _stands_out([Hit(one, 1.0, 0.3), Hit(other, 0.9, 0.26)])
     assert not _stands_out([Hit(one, 1.0, 0.2), Hit(other, 0.1, 0.0)])
+
+
+def test_an_entry_about_another_option_does_not_answer_for_this_one(retriever):
+    # The manual lists the materials of Web版 and MQ版, none for API版: not the MQ list.
+    a = answer_question("api版要交哪些材料", retriever)
+    assert a.fallback and "sx.platform.mq_materials" in a.suggestions
+    mq = answer_question("MQ版入驻要准备什么材料", retriever)
+    assert not mq.fallback and mq.entry_ids[0] == "sx.platform.mq_materials"
+    both = answer_question("线上办卡和线下办卡流程有啥不同", retriever)
+    assert not both.fallback
