@@ -243,12 +243,19 @@ def _place_codes(retriever: Retriever, top: CodeEntry, question: str) -> list[En
 
 
 def _city_branches(retriever: Retriever, top: BranchEntry, question: str) -> list[Entry]:
-    """All branches of the city asked about, unless the question singles one out."""
+    """All branches of the city or district asked about ("西安高新区附近哪个建行": both of
+    高新区), unless the question singles one out by its name or street."""
     norm = normalize(question)
-    if top.city not in norm:
+    district = default_gazetteer().values(question).get("district")
+    in_district = district is not None and district == top.district
+    if top.city not in norm and not in_district:
         return [top]
-    singled_out = [top.name, top.district, *top.keywords]
-    if any(normalize(k) in norm for k in singled_out):
+    if any(normalize(k) in norm for k in [top.name, *top.keywords] if normalize(k) != normalize(district or "")):
+        return [top]
+    if in_district:
+        city = top.city if top.city in norm else None
+        return [b for b in retriever.kb.branches(top.region, city) if b.district == district] or [top]
+    if normalize(top.district) in norm:
         return [top]
     return list(retriever.kb.branches(top.region, top.city)) or [top]
 

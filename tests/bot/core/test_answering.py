@@ -99,3 +99,11 @@ def test_an_entry_about_another_option_does_not_answer_for_this_one(retriever):
     assert not mq.fallback and mq.entry_ids[0] == "sx.platform.mq_materials"
     both = answer_question("线上办卡和线下办卡流程有啥不同", retriever)
     assert not both.fallback
+
+
+def test_a_district_with_several_branches_lists_them_all(retriever, kb):
+    a = answer_question("西安高新区附近哪个建行能办卡", retriever)
+    assert set(a.entry_ids) == {"sx.branch.xa_jinye", "sx.branch.xa_tangyan"}
+    anywhere = answer_question("高新区那边的建行网点", retriever)
+    assert {b.id for b in kb.branches("shaanxi") if b.district == "高新区"} == set(anywhere.entry_ids)
+    assert answer_question("唐延路那个建行网点", retriever).entry_ids == ("sx.branch.xa_tangyan",)
