@@ -47,6 +47,13 @@ _TAIL_LEADS = (0, 4, 8)
 _ASKS = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|能否|是否|可不可以|能不能|要不要|需不需要")
 
 
+def _asks_not_to_be_led(text: str) -> bool:
+    """A question about the procedure ("新企业入网要办些啥"), not a request to be led through
+    it ("新企业入网怎么开始", "带我办一下"): answered (the overview offers to start)."""
+    cues = default_cues()
+    return cues.is_question(text) and cues.request(text) < 0
+
+
 def load_intents(path: Path = INTENTS_FILE) -> dict[str, tuple[str, ...]]:
     """Dialogue intents and their examples; an example may hold ``<entity>`` templates."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -170,7 +177,12 @@ class LexicalInterpreter:
             return None
         _, ratio, index = found
         score = ratio / 100.0
-        return (self._examples[index].intent, score) if score >= 0.86 else None
+        if score < 0.86:
+            return None
+        intent = self._examples[index].intent
+        if intent == "start_walkthrough" and _asks_not_to_be_led(text):
+            return None  # "新企业入网要办些啥": a question about the procedure (its overview offers to start)
+        return intent, score
 
     def overriding_intent(self, text: str) -> tuple[str, float] | None:
         """What this engine reads in ``text`` that should win over another engine's reading of
@@ -244,6 +256,8 @@ class LexicalInterpreter:
             return None
         asks_to_start = intent == "start_walkthrough" and default_cues().request(text) >= 0
         if intent != "where_am_i" and _ASKS.search(text) and not asks_to_start:
+            return None
+        if intent == "start_walkthrough" and _asks_not_to_be_led(text):
             return None
         if intent == "start_walkthrough" and default_cues().without_overview(text) is not None:
             return None  # "全部步骤列一下": the overview, which offers to start

@@ -42,3 +42,9 @@ async def test_implements_protocol(lexical):
     u = await lexical.parse("珠海海关数据分中心电话")
     assert u.intent == "faq/zh.jc.cards"
     assert u.is_faq
+
+
+def test_a_question_about_the_procedure_is_not_a_request_to_be_led(lexical):
+    assert lexical.parse_sync("新企业入网要办些啥 陕西的").intent.startswith("faq")
+    assert lexical.parse_sync("新企业入网怎么开始").intent == "start_walkthrough"
+    assert lexical.parse_sync("能带我走一遍流程不").intent == "start_walkthrough"
