@@ -32,6 +32,8 @@ __all__ = ["CHAT_INTENTS", "MOVES", "interpret"]
 # Intents that move through the steps themselves: "done" in words does not override them.
 MOVES = frozenset({"continue", "back", "skip", "restart", "where_am_i", "human", "help", "switch_company"})
 # Intents the dialogue answers itself (before any step command).
+# A "what next" question this short (characters) names nothing it follows ("下一步要干嘛呀").
+_BARE_NEXT = 8
 CHAT_INTENTS = frozenset({"greet", "thanks", "bye", "affirm", "deny", "help", "human", "card_status", "pair_agent"})
 
 
@@ -68,6 +70,8 @@ def interpret(
     if before and cues.says_done(before) and not wt.corrects(before):
         wt.note_in_passing(state, before, nlu)
         return wt.done_from_text(state, before, now)
+    if before == "" and intent != "continue" and len(plain) <= _BARE_NEXT:
+        return wt.what_next(state)  # "然后呢", "下一步干啥": nothing said done
     if walking and intent not in MOVES and cues.says_done(plain):
         corrected = wt.change_from_text(state, plain, nlu, now) if wt.corrects(plain) else None
         return corrected if corrected is not None else wt.done_from_text(state, plain, now)

@@ -135,6 +135,11 @@ def _lines(items: Sequence[Item], answers: dict[str, str], lang: str) -> list[st
     return [item.get(lang) for item in items if matches(item.when, answers)]
 
 
+# What is left of "跳过就行" without 跳过: at most this many characters is filler, not a reason.
+_FILLER_CHARS = 2
+_CJK_OR_WORD = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]+")
+
+
 class Walkthroughs:
     """Runs procedures for every conversation; holds no per-conversation data."""
 
@@ -310,7 +315,7 @@ class Walkthroughs:
         title = proc.title.get(state.lang)
         total = len(proc.steps)
         if prog.finished:
-            return [Reply(self._m(state, "finished", company=company.name, procedure=title)), self.checklist(state)]
+            return [Reply(self._finished_text(state, proc, prog, company.name)), self.checklist(state)]
         noted = self._settle_stated(state, proc, prog)
         at, state.start_at = state.start_at, ""
         begun = ""
@@ -404,13 +409,73 @@ class Walkthroughs:
         prog.finished = True
         prog.current = None
         state.awaiting = None
-        text = self._m(state, "finished", company=company.name, procedure=proc.title.get(state.lang))
+        text = self._finished_text(state, proc, prog, company.name)
         needed = self.still_needed(proc, prog)
         if needed:
             lines = [self._m(state, "still_needed", days=self.kb.walkthrough.idle_nudge_days)]
             lines += [f"• {self._number(proc, st)}. {st.title.get(state.lang)}" for st in needed]
             text += "\n" + "\n".join(lines)
         return [Reply(text), self.checklist(state)]
+
+    def what_next(self, state: ConversationState) -> list[Reply]:
+        """ "然后呢", "下一步干啥" asked at a step, naming nothing done: what follows the open
+        step on this company's path (the step is not marked done: nothing said it is)."""
+        proc, prog, company = self.procedure(state), state.progress(), state.active_company
+        assert proc is not None and prog is not None and company is not None
+        title = proc.title.get(state.lang)
+        step = proc.step(prog.current) if prog.current else self._next_open(proc, prog)
+        if prog.finished or step is None:
+            return [Reply(self._m(state, "next_none", company=company.name, procedure=title)), self.checklist(state)]
+        n = self._number(proc, step)
+        later = [
+            st
+            for st in proc.steps[proc.index(step.id) + 1 :]
+            if st.id not in prog.done and st.id not in prog.skipped and self.applicable(st, prog.answers)
+        ]
+        if later:
+            text = self._m(
+                state,
+                "next_is",
+                n=n,
+                title=step.title.get(state.lang),
+                m=self._number(proc, later[0]),
+                next=later[0].title.get(state.lang),
+            )
+        else:
+            text = self._m(state, "next_last", n=n, title=step.title.get(state.lang))
+        return [Reply(text, self._step_buttons(state, proc, step, prog))]
+
+    def _skip_reason(self, state: ConversationState, text: str, intent: str) -> str:
+        """The reason typed at "为什么跳过": without the command said again ("跳过就行",
+        "就跳过吧": no reason; "跳过，以后再办": 以后再办), so that no step reads "已跳过：跳过"."""
+        if intent == "skip":
+            return ""
+        label = normalize(self._m(state, "buttons.skip"))
+        folded = normalize(text.strip())
+        if label not in folded:
+            return text.strip()
+        rest = folded.replace(label, " ").strip(" ，,。.!！~～、")
+        return "" if len(_CJK_OR_WORD.findall(rest)) <= _FILLER_CHARS else rest
+
+    def _finished_text(self, state: ConversationState, proc: Procedure, prog: Progress, company: str) -> str:
+        """The end: all done, or how many were done and skipped (never "done or skipped" when
+        the checklist beside it says 4 of 5); steps the answers made unnecessary said apart."""
+        title = proc.title.get(state.lang)
+        not_applicable = [st for st in proc.steps if not self.applicable(st, prog.answers)]
+        skipped = [st for st in proc.steps if st.id in prog.skipped and st not in not_applicable]
+        not_needed = self._m(state, "finished_not_needed", n=len(not_applicable)) if not_applicable else ""
+        if not skipped:
+            return self._m(state, "finished", company=company, procedure=title, not_needed=not_needed)
+        done = sum(st.id in prog.done for st in proc.steps)
+        return self._m(
+            state,
+            "finished_with_skips",
+            company=company,
+            procedure=title,
+            done=done,
+            skipped=len(skipped),
+            not_needed=not_needed,
+        )
 
     def still_needed(self, proc: Procedure, prog: Progress) -> list[Step]:
         """Steps skipped by hand that the manual requires (``skip_matters``), not those an
@@ -1324,7 +1389,7 @@ class Walkthroughs:
             if intent == "deny":
                 state.awaiting = None
                 return self.present(state, now)
-            return self._skip(state, awaiting.ref, text.strip(), now, warn=True)
+            return self._skip(state, awaiting.ref, self._skip_reason(state, text, intent), now, warn=True)
         if awaiting.kind == "confirm_restart" and intent in {"affirm", "deny"}:
             return self.restart(state, intent == "affirm", now)
         if awaiting.kind == "confirm_region" and intent in {"affirm", "deny"}:

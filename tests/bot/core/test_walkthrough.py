@@ -252,6 +252,7 @@ def test_the_end_lists_required_skipped_steps_and_reminds(dialogue, lexical):
     walk.press("Web版")
     text = walk.press("完成，下一步")
     assert walk.state.progress().finished
+    assert "完成 4 步，跳过 1 步" in text and "全部步骤都已完成" not in text
     assert "手册仍要求办理" in text and "跨境电商企业类型备案" in text
     reminder = next(r for r in walk.state.reminders if r.kind == "skipped")
     walk.at = reminder.due
@@ -412,3 +413,27 @@ def test_a_skip_naming_a_step_by_what_users_call_it(dialogue, lexical):
     walk.say("收发货人的备案几年前就做了，跳过")
     progress = walk.state.progress()
     assert "customs_registration" in progress.skipped and "sw_register" not in progress.skipped
+
+
+def test_skip_said_again_at_the_reason_question_records_no_reason(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.press("有卡")
+    walk.press("完成，下一步")
+    walk.press("完成，下一步")
+    walk.press("线下建行代理点")
+    walk.press("完成，下一步")
+    walk.press("电商企业")
+    walk.press("跳过")
+    walk.say("跳过就行")
+    assert walk.state.progress().skipped["enterprise_type_filing"] == ""
+    assert "已跳过跳过" not in walk.say("进度")
+
+
+def test_what_next_at_a_step_names_the_following_step_without_marking_it_done(dialogue, lexical):
+    walk = started(dialogue, lexical, "珠海")
+    walk.say("海关编码我们早就有了")
+    walk.say("我们不是代理 自己做")
+    current = walk.state.progress().current
+    text = walk.say("然后呢")
+    assert walk.state.progress().current == current and current not in walk.state.progress().done
+    assert "接下来是第 3 步「珠海本地备案」" in text and walk.buttons()[0] == "完成，下一步"
