@@ -87,6 +87,10 @@ class Cues:
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
         self._plural = _pattern(raw.get("plural") or ["两个"])
+        definition = _pattern(raw.get("definition") or ())
+        self._definition = (
+            re.compile("(?:" + definition.pattern + r")[\s?？。.!！~～呀啊呢]*$") if raw.get("definition") else None
+        )
         self.alternatives = frozenset(str(a) for a in raw.get("alternatives") or ())
         attributes: dict[str, dict[str, Any]] = raw.get("attributes") or {}
         self._attributes = {
@@ -167,6 +171,16 @@ class Cues:
         while (mark := self._done_end.search(thing)) is not None and mark.start() > 0:
             thing = thing[: mark.start()].strip(" ，,。!！")
         return re.sub(r"^(?:我们|我|已经|都)+", "", thing)
+
+    def defined_term(self, text: str) -> str | None:
+        """The term a "what does it mean" question asks about ("请问代理企业是指什么" -> 代理企业),
+        or None for any other question."""
+        found = self._definition.search(text) if self._definition else None
+        if found is None:
+            return None
+        term = re.split(r"[，,。!！?？\s]", text[: found.start()].rstrip().removesuffix("是").rstrip())[-1]
+        term = re.sub(r"^(?:请问|那个|这个|那|这|所谓的?|你们说的|手册里的?|上面的?)+", "", term)
+        return term if len(term) >= 2 else None
 
     def wants_all(self, text: str) -> bool:
         """Whether the text asks for every one of something (两个代码, 分别, both, all)."""

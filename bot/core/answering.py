@@ -14,7 +14,7 @@ from bot.core.compose import Next, Overview, find_next, find_overview
 from bot.core.messages import Messages, default_messages
 from knowledge.index import Hit, Retriever
 from knowledge.render import answer_lines, title
-from knowledge.schema import BranchEntry, CodeEntry, Entry
+from knowledge.schema import BranchEntry, CodeEntry, Entry, TermEntry
 from knowledge.text import normalize
 from nlu.cues import Cues, default_cues
 from nlu.gazetteer import default_gazetteer
@@ -72,6 +72,9 @@ class Answer:
     suggestions: tuple[str, ...] = ()
     # Places the question names that no manual covers (上海, Shenzhen): why it is not answered.
     elsewhere: tuple[str, ...] = ()
+    # What was asked about that no manual explains ("代理企业是指什么", "API版的材料"): the
+    # suggestions are where the manuals mention it.
+    undefined: str = ""
     # An overview or "what next" answer offers the walkthrough: (region, step to start at, or "").
     offer: tuple[str, str] | None = None
 
@@ -148,6 +151,24 @@ def _about_the_option_asked(query: str, hits: list[Hit], retriever: Retriever, c
         return hits
     hit = hits[i]
     return [Hit(hit.entry, top.score, max(hit.confidence, top.confidence)), *hits[:i], *hits[i + 1 :]]
+
+
+def _defines_another_term(term: str, entry: Entry) -> bool:
+    """ "代理企业是指什么" with the definition of 企业用户 first: that defines another term."""
+    if not isinstance(entry, TermEntry):
+        return False
+    asked, defined = normalize(term), normalize(entry.term)
+    names = [defined, *(normalize(k) for k in entry.keywords)]
+    return not any(n in asked or asked in n for n in names)
+
+
+def _mentioning(term: str, hits: list[Hit], retriever: Retriever) -> tuple[str, ...]:
+    """The entries, best ranked first, whose answers use ``term`` (where the manuals speak
+    of what they do not define)."""
+    asked = normalize(term)
+    ranked = [h.entry for h in hits] + [e for e in retriever.kb.entries if e.id not in {h.entry.id for h in hits}]
+    found = [e.id for e in ranked if asked in normalize("\n".join(answer_lines(e, retriever.kb)))]
+    return tuple(found[:SUGGESTIONS])
 
 
 # A "what next" answer shows at most this many entries' details.
@@ -354,6 +375,18 @@ def answer_question(
                 suggestions=tuple(h.entry.id for h in hits[:SUGGESTIONS]),
             )
         hits = fitting
+        term = cues.defined_term(query)
+        if term is not None and _defines_another_term(term, hits[0].entry):
+            return Answer(
+                question,
+                "",
+                "fallback",
+                hits[0].confidence,
+                asked_region,
+                fallback=True,
+                suggestions=_mentioning(term, hits, retriever),
+                undefined=cues.defined_term(question) or term,  # as the user wrote it
+            )
         both = _both_sides(query, hits, retriever, hits[0].entry.region if crossed else asked_region, threshold, cues)
         if both is not None:
             hits = both

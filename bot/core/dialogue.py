@@ -287,7 +287,8 @@ class Dialogue:
             Button(title(self.kb.get(entry_id), lang), f"{_SUGGESTION_PREFIX}{entry_id}")
             for entry_id in answer.suggestions
         )
-        return self._say(state, self.msg.get("did_you_mean", lang), (*buttons, *self._buttons(lang, "human")))
+        lead = self.msg.get("not_explained", lang, term=answer.undefined) if answer.undefined else None
+        return self._say(state, lead or self.msg.get("did_you_mean", lang), (*buttons, *self._buttons(lang, "human")))
 
     def _set_region(self, state: ConversationState, region: str) -> Outcome:
         state.region = region

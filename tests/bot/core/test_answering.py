@@ -107,3 +107,13 @@ def test_a_district_with_several_branches_lists_them_all(retriever, kb):
     anywhere = answer_question("高新区那边的建行网点", retriever)
     assert {b.id for b in kb.branches("shaanxi") if b.district == "高新区"} == set(anywhere.entry_ids)
     assert answer_question("唐延路那个建行网点", retriever).entry_ids == ("sx.branch.xa_tangyan",)
+
+
+def test_a_term_no_manual_defines_is_said_so_with_where_it_is_mentioned(retriever):
+    a = answer_question("DXPID是啥意思", retriever)
+    assert a.fallback and a.undefined == "DXPID"
+    assert a.suggestions and all(
+        "DXPID" in retriever.kb.get(e).answer + " ".join(retriever.kb.get(e).bullets) for e in a.suggestions
+    )
+    defined = answer_question("介质是什么意思", retriever)
+    assert not defined.fallback and defined.entry_ids == ("sx.term.medium",)
