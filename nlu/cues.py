@@ -61,6 +61,15 @@ class Cues:
         self._question = _pattern(raw["question"])
         self._next = _pattern(raw["next"])
         # "办卡申请交了 然后": the same at the very end of a message.
+        asks = _pattern(raw.get("next_asks") or ()).pattern
+        ending = r"[\s?？。.!！~～呀啊哈了的]*$"
+        # Between the lead and the ask only words of asking ("之后我们要做什么"), never a thing
+        # ("登录以后用户名是啥" asks about the user name).
+        gap = "(?:" + _pattern(raw.get("next_gap") or ()).pattern + ")*"
+        leads = _pattern(raw.get("next_leads") or ()).pattern
+        weak = _pattern(raw.get("next_weak_leads") or ()).pattern
+        self._next_lead = re.compile(f"(?:{leads}){gap}(?:{asks}){ending}")
+        self._next_weak = re.compile(f"(?:{weak}){gap}(?:{asks}){ending}")
         self._next_end = re.compile("(?:" + _pattern(raw.get("next_end") or ()).pattern + r")[\s?？。.!！~～]*$")
         self._done_end = re.compile("(?:" + _pattern(raw["done"]).pattern + r")\s*$")
         # A statement that something is done: a done word of two or more characters at the end
@@ -136,7 +145,13 @@ class Cues:
     def finished(self, text: str) -> str | None:
         """The thing a "what next" question says is finished ("卡拿到了"), or None if it asks
         no next step; ``without_done`` takes the words that say it is finished off."""
-        cue = self._next.search(text) or self._next_end.search(text)
+        cue = self._next.search(text) or self._next_end.search(text) or self._next_lead.search(text)
+        if cue is None:
+            weak = self._next_weak.search(text)
+            # "该干嘛" asks what next only after something said done ("办完了该干嘛"), not in
+            # "海关编码要怎么办".
+            if weak is not None and self._said_done_before(text[: weak.start()]):
+                cue = weak
         if cue is None or not cue.group(0).strip():
             return None
         before = text[: cue.start()].strip(" ，,。!！")
@@ -151,6 +166,11 @@ class Cues:
         if found is None and self._request_end is not None:
             found = self._request_end.search(text.lower())
         return found.start() if found else -1
+
+    def _said_done_before(self, text: str) -> bool:
+        """Whether ``text`` (what comes before "该干嘛") ends by saying something is done."""
+        before = re.sub(r"(?:之后|以后|后)$", "", text.strip(" ，,。!！、"))  # "搞定后要做什么"
+        return bool(before) and bool(self._done_statement.search(before) or self._did.search(before))
 
     def says_done(self, text: str) -> bool:
         """Whether ``text`` says, without asking, that something is done ("这一步弄好啦",

@@ -163,8 +163,16 @@ class Normalizer:
 
     def strip_padding(self, text: str) -> str:
         """``text`` without filler words; the text itself when nothing else would be left."""
-        stripped = _SPACE.sub(" ", self._padding_re.sub(" ", text)).strip(" ，,。.!！~…")
+        stripped = _SPACE.sub(" ", self._padding_re.sub(self._pad, text)).strip(" ，,。.!！~…")
         return stripped if _CJK.search(stripped) or re.search(r"[a-z]{2}", stripped) else text
+
+    def _pad(self, m: re.Match[str]) -> str:
+        """A filler's replacement: a space, unless the particle ends a word ("干嘛", "是吧"
+        stays "干嘛": the question it asks)."""
+        word = m.group(0)
+        if len(word) == 1 and m.start() > 0 and self._is_word(m.string[m.start() - 1 : m.end()]):
+            return word
+        return " "
 
     # ------------------------------------------------------------------ typos
     def _latin_word(self, m: re.Match[str]) -> str:

@@ -48,3 +48,15 @@ def test_a_question_about_the_procedure_is_not_a_request_to_be_led(lexical):
     assert lexical.parse_sync("新企业入网要办些啥 陕西的").intent.startswith("faq")
     assert lexical.parse_sync("新企业入网怎么开始").intent == "start_walkthrough"
     assert lexical.parse_sync("能带我走一遍流程不").intent == "start_walkthrough"
+
+
+def test_what_next_is_read_from_a_lead_and_an_ask_not_only_from_fixed_phrases():
+    from nlu.cues import default_cues
+
+    cues = default_cues()
+    assert cues.finished("海关注册登记办完了该干嘛") == "海关注册登记办完了"
+    assert cues.finished("JC备案批下来了 后续呢") == "JC备案批下来了"
+    assert cues.finished("本地备案搞定后要做什么") == "本地备案搞定后"
+    assert cues.finished("卡拿到手了，还有啥要做的") == "卡拿到手了"
+    assert cues.finished("海关编码要怎么办") is None  # nothing said done: how, not what next
+    assert cues.finished("用法人卡登录以后用户名是啥") is None  # asks about a thing after it

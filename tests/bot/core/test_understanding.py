@@ -154,7 +154,7 @@ def test_an_answer_without_what_was_asked_is_not_given(retriever, lexical):
 
 def test_near_misses_become_suggestions_and_one_tap_answers(dialogue, lexical):
     walk = Walk(dialogue, lexical)
-    text = walk.say("那个卡和证书的东西后面怎么弄")
+    text = walk.say("卡和证书那些东西怎么弄")
     assert "您是不是想问" in text
     labels = [b.label for b in walk.replies[0].buttons]
     assert 2 <= len(labels) <= 4 and labels[-1] == "转人工"
