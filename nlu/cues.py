@@ -62,7 +62,7 @@ class Cues:
         self._next = _pattern(raw["next"])
         # "办卡申请交了 然后": the same at the very end of a message.
         asks = _pattern(raw.get("next_asks") or ()).pattern
-        ending = r"[\s?？。.!！~～呀啊哈了的]*$"
+        ending = r"[\s?？。.!！~～呀啊哈了的吗]*$"
         # Between the lead and the ask only words of asking ("之后我们要做什么"), never a thing
         # ("登录以后用户名是啥" asks about the user name).
         gap = "(?:" + _pattern(raw.get("next_gap") or ()).pattern + ")*"
