@@ -159,6 +159,15 @@ class Cues:
             return ""
         return before
 
+    def supposes(self, text: str) -> bool:
+        """Whether a "what next" question asks about a time after something, not saying it
+        is done ("系统备案批下来以后还有什么要做的吗" vs "系统备案批下来了，还有什么要做")."""
+        finished = self.finished(text)
+        if not finished:
+            return False
+        after = text[len(finished) :].lstrip(" ，,。!！")
+        return bool(re.match(r"(?:之后|以后|后)", after)) or bool(re.search(r"(?:之后|以后|后)$", finished))
+
     def request(self, text: str) -> int:
         """Where a request to be guided starts in ``text`` ("你能带我办一下吗", "can you walk me
         through it"), -1 if none: a question that asks to be walked through is a request."""

@@ -67,7 +67,7 @@ def interpret(
     # "我们是电商企业，这个备案做完了，下一步干啥": done, what it says noted, and the next step.
     cues = default_cues()
     before = cues.finished(plain) if walking and (intent not in MOVES or intent == "continue") else None
-    if before and cues.says_done(before) and not wt.corrects(before):
+    if before and cues.says_done(before) and not wt.corrects(before) and not cues.supposes(plain):
         wt.note_in_passing(state, before, nlu)
         return wt.done_from_text(state, before, now)
     if before == "" and intent != "continue" and len(plain) <= _BARE_NEXT:

@@ -60,3 +60,11 @@ def test_what_next_is_read_from_a_lead_and_an_ask_not_only_from_fixed_phrases():
     assert cues.finished("卡拿到手了，还有啥要做的") == "卡拿到手了"
     assert cues.finished("海关编码要怎么办") is None  # nothing said done: how, not what next
     assert cues.finished("用法人卡登录以后用户名是啥") is None  # asks about a thing after it
+
+
+def test_what_next_after_a_time_supposes_rather_than_says_done():
+    from nlu.cues import default_cues
+
+    cues = default_cues()
+    assert cues.supposes("系统备案批下来以后还有什么要做的吗")
+    assert not cues.supposes("系统备案批下来了，还有什么要做的")
