@@ -90,6 +90,12 @@ class Cues:
             + r")\S{0,6}?(?:了|咗|啦|完|好|下来|成功|通过)[\s啦呀哈啊哦嘞咯咧晒喇了吧~～。.!！]*$"
         )
         self._overview = _pattern(raw["overview"])
+        nouns = _pattern(raw.get("overview_nouns") or ()).pattern
+        o_asks = _pattern(raw.get("overview_asks") or ()).pattern
+        grammar = f"(?:{o_asks})\\S{{0,6}}?(?:{nouns})|(?:{nouns})\\S{{0,4}}?(?:{o_asks})"
+        self._overview_grammar = re.compile(grammar) if nouns and o_asks else None
+        spans = _pattern(raw.get("overview_span_asks") or ()).pattern
+        self._overview_span = re.compile(f"从\\S{{1,8}}?到\\S{{1,8}}?(?:{spans})") if spans else None
         self._not_asking = _pattern(raw.get("not_asking") or ())
         self._fine = _pattern(raw.get("fine") or ())
         self.procedure_words = frozenset(str(w) for w in raw.get("procedure_words") or ())
@@ -138,6 +144,10 @@ class Cues:
         """The text without its overview cue ("JC备案包括哪几步" -> "JC备案包括"), or None
         when it asks for no overview."""
         cue = self._overview.search(text)
+        # Read from its grammar, not in a request to be led ("入网要怎么走流程，带我做一下").
+        for grammar in (self._overview_grammar, self._overview_span):
+            if cue is None and grammar is not None and self.request(text) < 0:
+                cue = grammar.search(text)
         if cue is None:
             return None
         return (text[: cue.start()] + " " + text[cue.end() :]).strip()

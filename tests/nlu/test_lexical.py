@@ -68,3 +68,13 @@ def test_what_next_after_a_time_supposes_rather_than_says_done():
     cues = default_cues()
     assert cues.supposes("系统备案批下来以后还有什么要做的吗")
     assert not cues.supposes("系统备案批下来了，还有什么要做的")
+
+
+def test_an_overview_is_read_from_its_parts_and_an_ask_for_all_of_them():
+    from nlu.cues import default_cues
+
+    cues = default_cues()
+    for asked in ("陕西这边总共有哪些手续", "新公司在珠海做跨境 要经过哪些程序", "陕西从注册到入驻都要干啥"):
+        assert cues.without_overview(asked) is not None, asked
+    assert cues.without_overview("陕西跨境电商入网要怎么走流程，带我做一下") is None  # a request to be led
+    assert cues.without_overview("办卡要带什么材料") is None
