@@ -90,6 +90,27 @@ class Cues:
             + r")\S{0,6}?(?:了|咗|啦|完|好|下来|成功|通过)[\s啦呀哈啊哦嘞咯咧晒喇了吧~～。.!！]*$"
         )
         self._overview = _pattern(raw["overview"])
+        marks = _pattern(raw.get("before_marks") or ["之前"]).pattern
+        b_asks = _pattern(raw.get("before_asks") or ["什么"]).pattern
+        not_yet = _pattern(raw.get("not_yet") or ["没"]).pattern
+        can = _pattern(raw.get("can_do") or ["能"]).pattern
+        first = _pattern(raw.get("first_words") or ["先"]).pattern
+        # "X之前(要/得/需要)(先)(做/办/完成)什么"
+        self._before = re.compile(f"^(?P<target>.+?)(?:{marks})[\\s，,]*(?:要|得|需要|应该|必须)?(?:先)?(?:{b_asks})")
+        # "(还)没(做过/办)A(，)(能/可以)(先/直接)B(吗)"
+        self._without = re.compile(
+            f"(?:{not_yet})(?:做过|办过|办|做|注册|有|弄|申请|拿到)?(?:好|过|完)?(?P<missing>.+?)[\\s，,]*"
+            f"(?:{can})(?:{first})?(?P<target>.+?)(?:吗|么|不|嘛|呢)?[\\s?？。!！]*$"
+        )
+        # "A没(办/做)(，)(能/可以)(先/直接)B(吗)"
+        self._undone = re.compile(
+            f"^(?P<missing>.+?)(?:{not_yet})(?:办|做|弄|注册|申请|批|下来)(?:好|完|过)?[\\s，,]*"
+            f"(?:{can})(?:{first})?(?P<target>.+?)(?:吗|么|不|嘛|呢)?[\\s?？。!！]*$"
+        )
+        # "要先(有/办)A才能B吗"
+        self._first_then = re.compile(
+            "(?:要|得|必须|需要)?先(?:有|办|做|注册|弄)?(?:好|完)?(?P<missing>.+?)才(?:能|可以)(?P<target>.+?)(?:吗|么|不|嘛|呢)?[\\s?？。!！]*$"
+        )
         nouns = _pattern(raw.get("overview_nouns") or ()).pattern
         o_asks = _pattern(raw.get("overview_asks") or ()).pattern
         grammar = f"(?:{o_asks})\\S{{0,6}}?(?:{nouns})|(?:{nouns})\\S{{0,4}}?(?:{o_asks})"
@@ -168,6 +189,20 @@ class Cues:
         if not before:  # "下一步是什么": the next after what was said before
             return ""
         return before
+
+    def prerequisite(self, text: str) -> tuple[str, str | None] | None:
+        """A prerequisite question's step asked about and the step said not done (or None):
+        "企业类型备案之前得先弄啥" -> (企业类型备案, None); "没做过JC备案能直接申请本地备案吗" ->
+        (申请本地备案, JC备案); None for any other question."""
+        last = text.strip()
+        for pattern in (self._first_then, self._undone, self._without):
+            found = pattern.search(last)
+            if found is not None:
+                return found.group("target").strip(" ，,"), found.group("missing").strip(" ，,")
+        found = self._before.search(last)
+        if found is not None:
+            return found.group("target").strip(" ，,"), None
+        return None
 
     def supposes(self, text: str) -> bool:
         """Whether a "what next" question asks about a time after something, not saying it

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
-from bot.core.compose import Next, Overview, find_next, find_overview
+from bot.core.compose import Before, Next, Overview, find_before, find_next, find_overview
 from bot.core.messages import Messages, default_messages
 from knowledge.index import Hit, Retriever
 from knowledge.render import answer_lines, title
@@ -356,6 +356,16 @@ def answer_question(
         following = find_next(finished, retriever, named_region or own_region or region)
         if following is not None:
             return _next_answer(question, following, retriever, lang, msg)
+    prerequisite = cues.prerequisite(query)
+    if prerequisite is not None and not elsewhere:
+        before = find_before(*prerequisite, retriever, named_region or own_region or region)
+        if before is not None:
+            # The entry that answers the question's own words too, when one does
+            # ("没有单一窗口账号能线上办卡吗": the no-card registration).
+            best = next(
+                (h.entry for h in hits[:1] if h.confidence >= threshold and h.entry.region == before.region), None
+            )
+            return _before_answer(question, before, retriever, lang, msg, best)
     overview = cues.without_overview(query)
     if overview is not None and not elsewhere:
         parts = find_overview(overview, retriever, named_region or own_region or region)
@@ -476,6 +486,77 @@ def answer_entry(question: str, entry_id: str, retriever: Retriever, *, lang: st
         sources=tuple(sources),
         entry_ids=(entry.id,),
         regions=(entry.region,),
+    )
+
+
+def _before_answer(
+    question: str, before: Before, retriever: Retriever, lang: str, msg: Messages, best: Entry | None = None
+) -> Answer:
+    """ "X之前要先做什么" / "没做A能先做B吗": the procedure's order around the step, each step
+    with its section; a step that may be skipped says when."""
+    kb = retriever.kb
+    proc = kb.procedures[before.region]
+    manual = kb.manuals[proc.manual]
+    title_of = before.step.title.get(lang)
+    lines: list[str] = []
+    missing = before.missing
+    if missing is not None and before.missing_number > before.step_number:
+        lines.append(
+            msg.get(
+                "compose.before_not_needed",
+                lang,
+                number=str(before.step_number),
+                title=title_of,
+                other_number=str(before.missing_number),
+                other=missing.title.get(lang),
+            )
+        )
+    elif missing is not None:
+        lines.append(
+            msg.get(
+                "compose.before_needed",
+                lang,
+                number=str(before.step_number),
+                title=title_of,
+                other_number=str(before.missing_number),
+                other=missing.title.get(lang),
+            )
+        )
+    shown: list[Entry] = []
+    if missing is not None:
+        # What the manual says of the step not done (often whether every company needs it).
+        first = kb.by_id.get(missing.see[0]) if missing.see else None
+        if first is not None:
+            shown.append(first)
+    if best is not None and best not in shown:
+        shown.append(best)
+    if not before.earlier:
+        lines.append(msg.get("compose.before_first", lang, title=title_of))
+    elif missing is None:
+        lines.append(msg.get("compose.before_steps", lang, number=str(before.step_number), title=title_of))
+        for i, step in enumerate(before.earlier, start=1):
+            line = f"• {i}. {step.title.get(lang)}"
+            if step.skip_reason:
+                line += msg.get("compose.before_skippable", lang, reason=step.skip_reason.get(lang).rstrip("。."))
+            lines.append(line)
+    steps = (*before.earlier, before.step) if missing is None else (missing, before.step)
+    label = manual.label_en if lang == "en" else manual.label
+    sources = tuple(Source(label, sec) for sec in dict.fromkeys(st.section for st in steps if st.section))
+    lines.append(source_line(", ".join(f"{s.manual} {s.section}" for s in sources), lang))
+    if shown:
+        block, srcs = _block(shown, retriever, lang, with_region=False)
+        lines.extend(["", *block])
+        sources += tuple(s for s in srcs if s not in sources)
+    return Answer(
+        question=question,
+        text="\n".join(lines),
+        intent=f"before/{before.region}/{before.step.id}",
+        confidence=1.0,
+        region=before.region,
+        sources=sources,
+        entry_ids=tuple(e.id for e in shown),
+        regions=(before.region,),
+        offer=(before.region, before.step.id),
     )
 
 

@@ -351,3 +351,34 @@ def find_overview(thing: str, retriever: Retriever, region: str | None) -> list[
         if entry is not None:
             out.append(Overview(key, entry=entry))
     return out
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the procedure puts before a step: the steps ahead of it, and where a step said not
+    done ("没做过JC备案能直接申请本地备案吗") stands beside it."""
+
+    region: str
+    step: Step
+    step_number: int
+    earlier: tuple[Step, ...]
+    missing: Step | None = None
+    missing_number: int = 0
+
+
+def find_before(target: str, missing: str | None, retriever: Retriever, region: str | None) -> Before | None:
+    """The step ``target`` names and the one ``missing`` names in the same procedure (None when
+    either names no step: the search answers what the question is about)."""
+    kb = retriever.kb
+    regions = [region] if region else list(kb.procedures)
+    score, named = _named_step(_content(target, retriever), kb, regions)
+    if named is None or score < _MATCH_MIN:
+        return None
+    proc, j = named
+    if missing is None:
+        return Before(proc.region, proc.steps[j], j + 1, tuple(proc.steps[:j]))
+    m_score, m_named = _named_step(_content(missing, retriever), kb, [proc.region])
+    if m_named is None or m_score < _MATCH_MIN or m_named[1] == j:
+        return None
+    i = m_named[1]
+    return Before(proc.region, proc.steps[j], j + 1, tuple(proc.steps[:j]), proc.steps[i], i + 1)

@@ -117,3 +117,16 @@ def test_a_term_no_manual_defines_is_said_so_with_where_it_is_mentioned(retrieve
     )
     defined = answer_question("介质是什么意思", retriever)
     assert not defined.fallback and defined.entry_ids == ("sx.term.medium",)
+
+
+def test_what_comes_before_a_step_is_answered_from_the_procedure(retriever, kb):
+    a = answer_question("企业类型备案之前得先弄啥", retriever)
+    earlier = [st.title.zh for st in kb.procedures["shaanxi"].steps[:3]]
+    assert not a.fallback and all(t in a.text for t in earlier)
+    assert a.offer == ("shaanxi", "enterprise_type_filing") and "来源：陕西手册" in a.text
+    # A step said not done, before the one asked about: the order, and what the manual says of it.
+    b = answer_question("海关注册登记没办能先做企业类型备案吗", retriever)
+    assert "第 2 步，在第 4 步「跨境电商企业类型备案」之前" in b.text
+    # Asked for a document before a step, not for steps: the search answers.
+    c = answer_question("物流企业入驻之前要先拿到什么证", retriever)
+    assert not c.intent.startswith("before/")
