@@ -127,6 +127,7 @@ class Cues:
         self._definition = (
             re.compile("(?:" + definition.pattern + r")[\s?？。.!！~～呀啊呢]*$") if raw.get("definition") else None
         )
+        self._where = _pattern(raw.get("where") or ["哪里"])
         self.alternatives = frozenset(str(a) for a in raw.get("alternatives") or ())
         attributes: dict[str, dict[str, Any]] = raw.get("attributes") or {}
         self._attributes = {
@@ -255,6 +256,10 @@ class Cues:
         term = re.split(r"[，,。!！?？\s]", text[: found.start()].rstrip().removesuffix("是").rstrip())[-1]
         term = re.sub(r"^(?:请问|那个|这个|那|这|所谓的?|你们说的|手册里的?|上面的?)+", "", term)
         return term if len(term) >= 2 else None
+
+    def asks_where(self, text: str) -> bool:
+        """Whether the question asks where to go (哪里, 在哪, where, nearest)."""
+        return bool(self._where.search(text.lower()))
 
     def wants_all(self, text: str) -> bool:
         """Whether the text asks for every one of something (两个代码, 分别, both, all)."""

@@ -225,7 +225,7 @@ class LexicalInterpreter:
             return None
         for i, clause in enumerate(clauses):
             found = (self.chat_intent(clause) or self._learned_whole(clause)) if _short(clause) else None
-            later_asks = any(_ASKS.search(c) and cues.request(c) < 0 for c in clauses[i + 1 :])
+            later_asks = any((_ASKS.search(c) or cues.is_question(c)) and cues.request(c) < 0 for c in clauses[i + 1 :])
             if found is not None and found[0] == "start_walkthrough" and not later_asks:
                 return found
         # A step command among statements, in a message that asks nothing ("海关注册登记先不弄了，

@@ -92,6 +92,25 @@ def source_line(cite: str, lang: str) -> str:
 _ASKED_MARGIN = 0.8
 
 
+def _branch_of_the_place(query: str, hits: list[Hit], cues: Cues) -> list[Hit]:
+    """ "Where can I get the e-port card in Baoji?": asked where, with a city or district that
+    has a card-agent branch, that branch answers (not how cards are made in general)."""
+    if not hits:
+        return hits
+    if isinstance(hits[0].entry, BranchEntry) or not cues.asks_where(query):
+        return hits
+    places = default_gazetteer().values(query)
+    city, district = places.get("city"), places.get("district")
+    if city is None and district is None:
+        return hits
+    for i, hit in enumerate(hits[:5]):
+        e = hit.entry
+        if isinstance(e, BranchEntry) and (e.city == city or (district is not None and e.district == district)):
+            top = hits[0]
+            return [Hit(e, top.score, max(hit.confidence, top.confidence)), *hits[:i], *hits[i + 1 :]]
+    return hits
+
+
 def _showing_what_was_asked(query: str, hits: list[Hit], retriever: Retriever, cues: Cues) -> list[Hit]:
     """ "DXPID大概多久能下来": of the best entries, the one that gives a duration answers it;
     the best entry about DXPID without one does not. Hours, fees, addresses and phones alike."""
@@ -372,6 +391,7 @@ def answer_question(
         if parts:
             return _overview_answer(question, parts, retriever, lang, msg)
     if hits and not elsewhere:
+        hits = _branch_of_the_place(query, hits, cues)
         hits = _showing_what_was_asked(query, hits, retriever, cues)
         fitting = _about_the_option_asked(query, hits, retriever, cues)
         if fitting is None:

@@ -178,3 +178,8 @@ def test_all_codes_of_an_area_when_asked_for_them_all(retriever, lexical):
     assert "5795" in a.text and "485400" in a.text and len(a.entry_ids) == 2
     one = ask(retriever, lexical, "横琴的主管海关代码")
     assert "5795" in one.text and "485400" not in one.text
+
+
+def test_asked_where_in_a_city_with_a_branch_the_branch_answers(retriever, lexical):
+    a = ask(retriever, lexical, "Where can I get the e-port card in Baoji?")
+    assert a.entry_ids == ("sx.branch.baoji",) and "0917-3276018" in a.text
