@@ -130,4 +130,3 @@ def test_what_comes_before_a_step_is_answered_from_the_procedure(retriever, kb):
     # Asked for a document before a step, not for steps: the search answers.
     c = answer_question("物流企业入驻之前要先拿到什么证", retriever)
     assert not c.intent.startswith("before/")
-
