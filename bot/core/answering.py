@@ -520,21 +520,12 @@ def _before_answer(
     title_of = before.step.title.get(lang)
     lines: list[str] = []
     missing = before.missing
-    if missing is not None and before.missing_number > before.step_number:
+    if missing is not None:
+        # The step not done comes later ("可以"), or before the one asked about.
+        key = "compose.before_not_needed" if before.missing_number > before.step_number else "compose.before_needed"
         lines.append(
             msg.get(
-                "compose.before_not_needed",
-                lang,
-                number=str(before.step_number),
-                title=title_of,
-                other_number=str(before.missing_number),
-                other=missing.title.get(lang),
-            )
-        )
-    elif missing is not None:
-        lines.append(
-            msg.get(
-                "compose.before_needed",
+                key,
                 lang,
                 number=str(before.step_number),
                 title=title_of,

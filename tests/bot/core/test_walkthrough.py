@@ -239,7 +239,8 @@ def test_a_changed_answer_brings_back_the_step_it_skipped(dialogue, lexical):
     assert "jc_filing" not in walk.state.progress().skipped
 
 
-def test_the_end_lists_required_skipped_steps_and_reminds(dialogue, lexical):
+def asked_why_skip(dialogue, lexical):
+    """A Shaanxi walkthrough at "为什么跳过" for step 4 (企业类型备案), the steps before done."""
     walk = started(dialogue, lexical)
     walk.press("有卡")
     walk.press("完成，下一步")
@@ -248,6 +249,11 @@ def test_the_end_lists_required_skipped_steps_and_reminds(dialogue, lexical):
     walk.press("完成，下一步")
     walk.press("电商企业")
     walk.press("跳过")
+    return walk
+
+
+def test_the_end_lists_required_skipped_steps_and_reminds(dialogue, lexical):
+    walk = asked_why_skip(dialogue, lexical)
     text = walk.say("暂时不办")
     walk.press("Web版")
     text = walk.press("完成，下一步")
@@ -416,14 +422,7 @@ def test_a_skip_naming_a_step_by_what_users_call_it(dialogue, lexical):
 
 
 def test_skip_said_again_at_the_reason_question_records_no_reason(dialogue, lexical):
-    walk = started(dialogue, lexical)
-    walk.press("有卡")
-    walk.press("完成，下一步")
-    walk.press("完成，下一步")
-    walk.press("线下建行代理点")
-    walk.press("完成，下一步")
-    walk.press("电商企业")
-    walk.press("跳过")
+    walk = asked_why_skip(dialogue, lexical)
     walk.say("跳过就行")
     assert walk.state.progress().skipped["enterprise_type_filing"] == ""
     assert "已跳过跳过" not in walk.say("进度")
