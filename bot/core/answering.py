@@ -172,6 +172,15 @@ def _about_the_option_asked(query: str, hits: list[Hit], retriever: Retriever, c
     return [Hit(hit.entry, top.score, max(hit.confidence, top.confidence)), *hits[:i], *hits[i + 1 :]]
 
 
+def _near_miss(
+    question: str, confidence: float, region: str | None, suggestions: tuple[str, ...], undefined: str = ""
+) -> Answer:
+    """Not an answer, with the entries that may still help one tap away."""
+    return Answer(
+        question, "", "fallback", confidence, region, fallback=True, suggestions=suggestions, undefined=undefined
+    )
+
+
 def _defines_another_term(term: str, entry: Entry) -> bool:
     """ "代理企业是指什么" with the definition of 企业用户 first: that defines another term."""
     if not isinstance(entry, TermEntry):
@@ -395,28 +404,12 @@ def answer_question(
         hits = _showing_what_was_asked(query, hits, retriever, cues)
         fitting = _about_the_option_asked(query, hits, retriever, cues)
         if fitting is None:
-            return Answer(
-                question,
-                "",
-                "fallback",
-                hits[0].confidence,
-                asked_region,
-                fallback=True,
-                suggestions=tuple(h.entry.id for h in hits[:SUGGESTIONS]),
-            )
+            return _near_miss(question, hits[0].confidence, asked_region, tuple(h.entry.id for h in hits[:SUGGESTIONS]))
         hits = fitting
         term = cues.defined_term(query)
         if term is not None and _defines_another_term(term, hits[0].entry):
-            return Answer(
-                question,
-                "",
-                "fallback",
-                hits[0].confidence,
-                asked_region,
-                fallback=True,
-                suggestions=_mentioning(term, hits, retriever),
-                undefined=cues.defined_term(question) or term,  # as the user wrote it
-            )
+            as_typed = cues.defined_term(question) or term
+            return _near_miss(question, hits[0].confidence, asked_region, _mentioning(term, hits, retriever), as_typed)
         both = _both_sides(query, hits, retriever, hits[0].entry.region if crossed else asked_region, threshold, cues)
         if both is not None:
             hits = both
@@ -469,15 +462,7 @@ def answer_question(
     if cues.unanswered_attributes(query, text):
         # About the right thing, but without what was asked (hours, a fee, an address the
         # manuals never give): not an answer. The entries may still help, one tap away.
-        return Answer(
-            question,
-            "",
-            "fallback",
-            top.confidence,
-            asked_region,
-            fallback=True,
-            suggestions=tuple(entry_ids[:SUGGESTIONS]),
-        )
+        return _near_miss(question, top.confidence, asked_region, tuple(entry_ids[:SUGGESTIONS]))
     regions = tuple(dict.fromkeys(h.entry.region for h in chosen))
     return Answer(
         question=question,
