@@ -37,6 +37,9 @@ _NAMED_BONUS = 0.12
 _COLUMN_CACHE = 4096
 # What a view (the asking clause of a longer message) is worth beside the whole message.
 _VIEW_DISCOUNT = 0.9
+# ... and this when it kept none of the message's specific words (tuned on the tuning and fresh
+# parts: 0.7 and below are alike).
+_TOPICLESS_DISCOUNT = 0.7
 # How many entries an answer considers (``nlu.hybrid.rank``), and so how many of each region
 # a question's shortlist keeps.
 SHORTLIST = 10
@@ -315,6 +318,7 @@ class Retriever:
         # A part of a long message is still read as a part of a story.
         story = len(self.tok.canonical(text)) >= _STORY_LENGTH
         best = self._score(text, story)
+        topic = self._topic_words(text) if views else set()
         for view in views:
             if view == text:
                 continue
@@ -322,10 +326,22 @@ class Retriever:
             if scored is None:
                 continue
             # A part of the message is judged a little below the whole: when both fit, the
-            # whole (with its context, "我有电子口岸卡，怎么注册") says better which entry.
-            scored = (scored[0] * _VIEW_DISCOUNT, scored[1] * _VIEW_DISCOUNT)
+            # whole (with its context, "我有电子口岸卡，怎么注册") says better which entry. A part
+            # that kept none of the message's specific words ("…入驻平台…遇到问题了，应该打
+            # 哪个电话问" -> "应该打哪个电话问") has lost what it is about: judged lower still.
+            discount = _VIEW_DISCOUNT if not topic or topic & self._topic_words(view) else _TOPICLESS_DISCOUNT
+            scored = (scored[0] * discount, scored[1] * discount)
             best = scored if best is None else (np.maximum(best[0], scored[0]), np.maximum(best[1], scored[1]))
         return best
+
+    def _topic_words(self, text: str) -> set[str]:
+        """The words of ``text`` that few entries use (a fifth at most): what it is about."""
+        n = len(self._docs)
+        return {
+            w
+            for w in self.tok.words(self.tok.canonical(text), canonical=False, search_mode=False)
+            if len(w) >= 2 and 0 < self.document_frequency(w) * 5 < n
+        }
 
     def _score(self, text: str, story: bool | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Every document's ranking score and answer confidence for ``text`` (None: nothing

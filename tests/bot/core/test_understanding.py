@@ -183,3 +183,11 @@ def test_all_codes_of_an_area_when_asked_for_them_all(retriever, lexical):
 def test_asked_where_in_a_city_with_a_branch_the_branch_answers(retriever, lexical):
     a = ask(retriever, lexical, "Where can I get the e-port card in Baoji?")
     assert a.entry_ids == ("sx.branch.baoji",) and "0917-3276018" in a.text
+
+
+def test_a_clause_that_lost_what_the_message_is_about_counts_less(retriever, lexical):
+    # "应该打哪个电话问" alone is closest to another entry's phone; the message is about 入驻平台.
+    a = ask(retriever, lexical, "入驻平台的过程中遇到问题了，系统一直报错，我们弄了一上午了，应该打哪个电话问")
+    assert a.entry_ids[0] == "sx.hotline.platform"
+    b = ask(retriever, lexical, "我们公司IT说后面想用加密机传报文，不想插卡，那需要去申请啥")
+    assert b.entry_ids == ("zh.jc.cards",)
