@@ -83,7 +83,9 @@ class Cues:
         self._not_done = _pattern(raw.get("not_done") or ())
         self._request = _pattern(raw.get("requests") or ["带我"])
         ends = raw.get("request_ends") or ()
-        self._request_end = re.compile("(?:" + _pattern(ends).pattern + r")[\s?？。.!！呢呀啊吧]*$") if ends else None
+        # "…从哪步开始弄啊": a verb of doing may follow the cue.
+        tail = r"(?:弄|办|做|搞|整)?[\s?？。.!！呢呀啊吧]*$"
+        self._request_end = re.compile("(?:" + _pattern(ends).pattern + ")" + tail) if ends else None
         self._did = re.compile(
             "(?:"
             + _pattern(raw.get("done_verbs") or ["弄"]).pattern

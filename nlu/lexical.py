@@ -44,6 +44,10 @@ _LEARNED_CONFIDENCE = 0.9
 _BARE_COMMAND = 6
 # How many characters before a request in a run-on are read with it, tried in turn.
 _TAIL_LEADS = (0, 4, 8)
+# A request to be led this close to the end of a message (characters from its start) ends it.
+_REQUEST_TAIL = 10
+_REQUESTED_CONFIDENCE = 0.7
+_LEAD = re.compile(r"带|帮|教|陪|领|引导|从哪|walk|guide|take|help|start")
 _ASKS = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|能否|是否|可不可以|能不能|要不要|需不需要")
 
 
@@ -106,6 +110,9 @@ class LexicalInterpreter:
         self.retriever = retriever
         self.gazetteer = gazetteer
         self.normalizer = normalizer
+        # The words a start must contain (intents.yaml ``requires``): a request to be led that
+        # speaks of the procedure.
+        self._start_words = load_intent_requirements().get("start_walkthrough", ())
         # Entity slots become one Greek letter each, in templates and in messages alike, so
         # "开始办理珠海的入网" matches the template "开始<region>的入网流程".
         self._slot = {name: chr(0x3B1 + i) for i, name in enumerate(gazetteer.names)}
@@ -222,12 +229,15 @@ class LexicalInterpreter:
                 found = self._learned_whole(tail) if _short(tail) else None
                 if found is not None and found[0] == "start_walkthrough":
                     return found
-            return None
+            return self._requested_start(text)
         for i, clause in enumerate(clauses):
             found = (self.chat_intent(clause) or self._learned_whole(clause)) if _short(clause) else None
             later_asks = any((_ASKS.search(c) or cues.is_question(c)) and cues.request(c) < 0 for c in clauses[i + 1 :])
             if found is not None and found[0] == "start_walkthrough" and not later_asks:
                 return found
+        requested = self._requested_start(clauses[-1], text)
+        if requested is not None:
+            return requested
         # A step command among statements, in a message that asks nothing ("海关注册登记先不弄了，
         # 以后再办，同事出差了": skip, the rest its reason).
         if any(_ASKS.search(c) for c in clauses):
@@ -240,6 +250,23 @@ class LexicalInterpreter:
             if found is not None:
                 return found
         return None
+
+    def _requested_start(self, ending: str, text: str | None = None) -> tuple[str, float] | None:
+        """A message that ends asking to be led ("…要接入珠海的跨境电商系统你帮我看下要怎么弄",
+        "…唔该你带下我点样接入") and speaks of the procedure (a word start_walkthrough requires)
+        is a start, whatever the classifier made of its long tail."""
+        cues = default_cues()
+        at = cues.request(ending)
+        if at < 0 or len(ending) - at > _REQUEST_TAIL:
+            return None
+        # Someone asked to lead or help ("帮我看下要怎么弄"), or where to start: not a bare
+        # "怎么弄", which asks how a thing is done ("备案怎么弄").
+        if not _LEAD.search(ending[at:].lower()):
+            return None
+        whole = (text or ending).lower()
+        if not any(w in whole for w in self._start_words):
+            return None
+        return "start_walkthrough", _REQUESTED_CONFIDENCE
 
     def _said_of_a_step(self, clause: str) -> tuple[str, float] | None:
         """A step command said of a step by its name ("本地备案跳过", "回到海关注册登记"): the

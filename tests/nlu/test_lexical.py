@@ -78,3 +78,10 @@ def test_an_overview_is_read_from_its_parts_and_an_ask_for_all_of_them():
         assert cues.without_overview(asked) is not None, asked
     assert cues.without_overview("陕西跨境电商入网要怎么走流程，带我做一下") is None  # a request to be led
     assert cues.without_overview("办卡要带什么材料") is None
+
+
+def test_a_message_that_ends_asking_to_be_led_through_the_procedure_starts(lexical):
+    run_on = "你好我们是珠海某某报关有限公司现在要接入珠海的跨境电商系统你帮我看下要怎么弄"
+    assert lexical.parse_sync(run_on).intent == "start_walkthrough"
+    assert lexical.parse_sync("珠海的跨境电商系统要接入 从哪步开始弄啊").intent == "start_walkthrough"
+    assert lexical.parse_sync("本地备案材料怎么弄").intent.startswith("faq")  # how a thing is done
