@@ -436,3 +436,14 @@ def test_what_next_at_a_step_names_the_following_step_without_marking_it_done(di
     text = walk.say("然后呢")
     assert walk.state.progress().current == current and current not in walk.state.progress().done
     assert "接下来是第 3 步「珠海本地备案」" in text and walk.buttons()[0] == "完成，下一步"
+
+
+def test_a_company_named_after_an_aside_or_in_english_has_the_name_only(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("陕西跨境电商入网 带我办一下")
+    walk.say("btw 公司名字是咸阳秦川优选贸易有限公司")
+    assert walk.state.active_company.name == "咸阳秦川优选贸易有限公司"
+    other = Walk(dialogue, lexical)
+    other.say("please walk me through the Shaanxi onboarding")
+    other.say("the company name is Qinling Bridge Trading Co., Ltd.")
+    assert other.state.active_company.name == "Qinling Bridge Trading Co., Ltd."
