@@ -88,7 +88,9 @@ def is_question(text: str) -> bool:
 
 
 # "不是", "不搞运输", "没做过": a negation, perhaps with its verb, just before an option's words.
-_NEGATED = re.compile(r"(?:不|没有|没|非|而非)[是要选用做搞办走干弄算替帮]?\s*$|(?:not|no)\s*$")
+_NEGATED = re.compile(
+    r"(?:不|没有|没|非|而非)[是要选用做搞办走干弄算替帮]?\s*$|\b(?:not|no|never)(?:\s+(?:a|an|the|any|really|doing))?\s*$"
+)
 
 
 # "线下不方便", "加密机还没到货", "邮寄不了": a negation right after an option's words (not
@@ -101,7 +103,7 @@ def _said_not_negated(phrase: str, text: str) -> bool:
     or just after it ("加密机还没到货": not the encryption machine)."""
     at = text.find(phrase)
     while at >= 0:
-        before = _NEGATED.search(text[max(0, at - 3) : at]) and not _NEGATED.search(phrase[:2])
+        before = _NEGATED.search(text[max(0, at - 12) : at]) and not _NEGATED.search(phrase[:2])
         after = _NEGATED_AFTER.match(text, at + len(phrase)) and not _NEGATED.search(phrase)
         if not before and not after:
             return True
