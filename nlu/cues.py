@@ -240,7 +240,10 @@ class Cues:
             return True
         # Any clause that says so ("装好了 激活也弄了 搞掂"): a done word at its end, or a verb
         # of doing with a perfective particle after it ("卡收到了", "备案也弄了").
-        return any(self._done_statement.search(c.strip()) or self._did.search(c.strip()) for c in self.clauses(folded))
+        # Voice input runs on without punctuation ("新卡收到了快递今天下午到的"): a perfective
+        # 了/咗 inside a clause ends a part of it too.
+        parts = [p for c in self.clauses(folded) for p in re.split(r"(?<=[了咗])(?=[\u4e00-\u9fff])", c)]
+        return any(self._done_statement.search(p.strip()) or self._did.search(p.strip()) for p in parts)
 
     def without_done(self, thing: str) -> str:
         """``thing`` without the words that say it is finished ("海关注册登记弄完了" -> 海关注册登记)."""

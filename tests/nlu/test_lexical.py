@@ -98,3 +98,12 @@ def test_done_said_in_english_and_in_chinese_with_english_words():
     ):
         assert cues.says_done(said), said
     assert not cues.says_done("has the registration gone through?")
+
+
+def test_done_inside_a_run_on_without_punctuation():
+    from nlu.cues import default_cues
+
+    cues = default_cues()
+    assert cues.says_done("新卡收到了快递今天下午到的")
+    assert not cues.says_done("提交了申请还没批")
+    assert not cues.says_done("我提交了申请要多久")
