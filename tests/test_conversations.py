@@ -26,6 +26,8 @@ async def test_conversation_lexical(conv: Conversation, db_url, lexical, retriev
     await CoreRunner(db_url, lexical, retriever).run(conv)
 
 
+# The NLU engine is what differs here, not the database: once, in the SQLite pass (`corpus`).
+@pytest.mark.corpus
 @pytest.mark.rasa
 @pytest.mark.parametrize("conv", CONVERSATIONS, ids=IDS)
 async def test_conversation_rasa(conv: Conversation, tmp_path, rasa_url, retriever):
