@@ -68,11 +68,12 @@ def test_expectations_are_judged_against_the_state():
 # Conversations in users' own words (tuning/ and heldout/): measured turn by turn, not yet all
 # passing (issue 21). These floors keep what has been reached; the held-out part is never read
 # turn by turn, only counted.
-# Measured 2026-12-02 (bench/walkthroughs.py): lexical 98.5% / 78.4%, Rasa 98.1% / 81.0%.
+# Measured 2026-12-02 (bench/walkthroughs.py), with tuning/fresh4.yaml (new, far from passing):
+# lexical 94.5% / 79.9%, Rasa 94.3% / 82.6%.
 WALK_FLOORS = {
-    ("lexical", "tuning"): 0.96,
+    ("lexical", "tuning"): 0.93,
     ("lexical", "heldout"): 0.75,
-    ("rasa", "tuning"): 0.95,
+    ("rasa", "tuning"): 0.93,
     ("rasa", "heldout"): 0.75,
 }
 PARTS = {"tuning": TUNING_DIR, "heldout": HELD_OUT_DIR}
