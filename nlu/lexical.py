@@ -235,7 +235,10 @@ class LexicalInterpreter:
             later_asks = any((_ASKS.search(c) or cues.is_question(c)) and cues.request(c) < 0 for c in clauses[i + 1 :])
             if found is not None and found[0] == "start_walkthrough" and not later_asks:
                 return found
-        requested = self._requested_start(clauses[-1], text)
+        # "…你帮我看下要怎么弄" at the end starts, unless a clause before it asks something else
+        # ("办卡要什么材料，你帮我看下": that question).
+        asked_before = any(cues.is_question(c) and cues.request(c) < 0 for c in clauses[:-1])
+        requested = None if asked_before else self._requested_start(clauses[-1], text)
         if requested is not None:
             return requested
         # A step command among statements, in a message that asks nothing ("海关注册登记先不弄了，

@@ -85,6 +85,7 @@ def test_a_message_that_ends_asking_to_be_led_through_the_procedure_starts(lexic
     assert lexical.parse_sync(run_on).intent == "start_walkthrough"
     assert lexical.parse_sync("珠海的跨境电商系统要接入 从哪步开始弄啊").intent == "start_walkthrough"
     assert lexical.parse_sync("本地备案材料怎么弄").intent.startswith("faq")  # how a thing is done
+    assert lexical.parse_sync("办卡要准备什么材料，你帮我看下").intent.startswith("faq")  # that question
 
 
 def test_done_said_in_english_and_in_chinese_with_english_words():
