@@ -317,37 +317,42 @@ class Retriever:
     def _score_views(self, text: str, views: Sequence[str]) -> tuple[np.ndarray, np.ndarray] | None:
         # A part of a long message is still read as a part of a story.
         story = len(self.tok.canonical(text)) >= _STORY_LENGTH
-        best = self._score(text, story)
-        topic = self._topic_words(text) if views else set()
+        words = self._query_words(text)
+        best = self._score(text, story, words)
+        topic = self._topic_words(words) if views else set()
         for view in views:
             if view == text:
                 continue
-            scored = self._score(view, story)
+            view_words = self._query_words(view)
+            scored = self._score(view, story, view_words)
             if scored is None:
                 continue
             # A part of the message is judged a little below the whole: when both fit, the
             # whole (with its context, "我有电子口岸卡，怎么注册") says better which entry. A part
             # that kept none of the message's specific words ("…入驻平台…遇到问题了，应该打
             # 哪个电话问" -> "应该打哪个电话问") has lost what it is about: judged lower still.
-            discount = _VIEW_DISCOUNT if not topic or topic & self._topic_words(view) else _TOPICLESS_DISCOUNT
+            discount = _VIEW_DISCOUNT if not topic or topic & self._topic_words(view_words) else _TOPICLESS_DISCOUNT
             scored = (scored[0] * discount, scored[1] * discount)
             best = scored if best is None else (np.maximum(best[0], scored[0]), np.maximum(best[1], scored[1]))
         return best
 
-    def _topic_words(self, text: str) -> set[str]:
-        """The words of ``text`` that few entries use (a fifth at most): what it is about."""
-        n = len(self._docs)
-        return {
-            w
-            for w in self.tok.words(self.tok.canonical(text), canonical=False, search_mode=False)
-            if len(w) >= 2 and 0 < self.document_frequency(w) * 5 < n
-        }
-
-    def _score(self, text: str, story: bool | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """Every document's ranking score and answer confidence for ``text`` (None: nothing
-        in it to look up); ``story``: whether it is (a part of) a long message."""
+    def _query_words(self, text: str) -> tuple[str, list[str]]:
+        """A question's canonical text and its words (precise mode), cut once per text."""
         canonical = self.tok.canonical(text)
-        q_words = list(dict.fromkeys(self.tok.words(canonical, canonical=False, search_mode=False)))
+        return canonical, list(dict.fromkeys(self.tok.words(canonical, canonical=False, search_mode=False)))
+
+    def _topic_words(self, words: tuple[str, list[str]]) -> set[str]:
+        """The words that few entries use (a fifth at most): what the text is about."""
+        n = len(self._docs)
+        return {w for w in words[1] if len(w) >= 2 and 0 < self.document_frequency(w) * 5 < n}
+
+    def _score(
+        self, text: str, story: bool | None = None, words: tuple[str, list[str]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every document's ranking score and answer confidence for ``text`` (None: nothing
+        in it to look up); ``story``: whether it is (a part of) a long message; ``words``:
+        its canonical text and words when already cut."""
+        canonical, q_words = words or self._query_words(text)
         q_bigrams = list(dict.fromkeys(self.tok.bigrams(canonical, canonical=False)))
         if not q_bigrams and not any(len(w) >= 3 or (w.isalpha() and len(w) >= 2) for w in q_words):
             return None  # nothing to look up: punctuation, a lone digit ("2"), a stray letter
