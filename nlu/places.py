@@ -10,7 +10,7 @@ suffix (省, 市, 自治区 ...), the county-level cities, and their pinyin for 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
@@ -23,6 +23,7 @@ _LOC = Path(stdnum.__file__).resolve().parent / "cn" / "loc.dat"
 _NAME = re.compile(r'(?:province|county)="(?:\[[^\]]*\])?([^"]+)"')
 _SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "地区", "省", "市", "盟")
 _LATIN = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _names() -> set[str]:
@@ -53,7 +54,13 @@ class OtherPlaces:
     """Finds names of places other than ``covered`` (the regions' own places and every word
     the knowledge base uses) in a question."""
 
-    def __init__(self, covered: Iterable[str], latin_words: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        covered: Iterable[str],
+        latin_words: Iterable[str] = (),
+        boundaries: Callable[[str], set[int]] | None = None,
+    ) -> None:
+        self._boundaries = boundaries
         ours = {c for c in covered if len(c) >= 2}
         joined = "|".join(ours)
 
@@ -68,10 +75,23 @@ class OtherPlaces:
 
     def find(self, text: str) -> list[str]:
         """The other places ``text`` names (normalised, lower-case text)."""
-        found = self._pattern.findall(text) if self._chinese else []
+        found = [m.group() for m in self._pattern.finditer(text) if self._aligned(text, m)] if self._chinese else []
         # In pinyin, as the user wrote it ("Shenzhen"): an English reply names it so.
         found += [w.title() for w in _LATIN.findall(text) if w.replace("'", "") in self._pinyin]
         return list(dict.fromkeys(found))
+
+    def _aligned(self, text: str, match: re.Match[str]) -> bool:
+        """Whether a name found starts and ends where words do: "开通什么" holds 通什 (a
+        town in Hainan) across two words, and names no place."""
+        if self._boundaries is None:
+            return True
+        start, end = match.start(), match.end()
+        while start > 0 and _CJK.match(text[start - 1]):
+            start -= 1
+        while end < len(text) and _CJK.match(text[end]):
+            end += 1
+        cuts = self._boundaries(text[start:end])
+        return match.start() - start in cuts and match.end() - start in cuts
 
 
 @cache
@@ -82,4 +102,4 @@ def default_other_places() -> OtherPlaces:
     vocabulary = retriever.vocabulary_terms() | retriever.place_names()
     latin = {w for t in vocabulary for w in re.findall(r"[a-z]+", t.lower())}
     provinces = {n for r in retriever.kb.regions.values() for n in (r.name, r.name + "省")}
-    return OtherPlaces(vocabulary | provinces, latin)
+    return OtherPlaces(vocabulary | provinces, latin, retriever.tok.boundaries)
