@@ -122,6 +122,7 @@ class Cues:
         self._not_asking = _pattern(raw.get("not_asking") or ())
         self._fine = _pattern(raw.get("fine") or ())
         self.procedure_words = frozenset(str(w) for w in raw.get("procedure_words") or ())
+        self._whole_procedure = _pattern(raw.get("whole_procedure") or ())
         self._compare = _pattern(raw["compare"])
         self._joiner = _pattern(raw["joiners"])
         self._plural = _pattern(raw.get("plural") or ["两个"])
@@ -215,6 +216,10 @@ class Cues:
             return False
         after = text[len(finished) :].lstrip(" ，,。!！")
         return bool(re.match(r"(?:之后|以后|后)", after)) or bool(re.search(r"(?:之后|以后|后)$", finished))
+
+    def about_whole_procedure(self, text: str) -> bool:
+        """Whether ``text`` speaks of the procedure as a whole ("要走哪些流程", "手续怎么办")."""
+        return bool(self._whole_procedure.pattern) and self._whole_procedure.search(text.lower()) is not None
 
     def request(self, text: str) -> int:
         """Where a request to be guided starts in ``text`` ("你能带我办一下吗", "can you walk me

@@ -39,6 +39,7 @@ _MAX_LEARNED_LEN = 30
 _MAX_LEARNED_WORDS = 12
 # Commands a clause of a longer statement may give.
 _CLAUSE_COMMANDS = frozenset({"skip", "back", "restart"})
+_COURTESY = frozenset({"thanks", "greet"})
 _LEARNED_CONFIDENCE = 0.9
 # A command said of a step by name ("本地备案跳过") is read without the name when this short.
 _BARE_COMMAND = 6
@@ -47,7 +48,7 @@ _TAIL_LEADS = (0, 4, 8)
 # A request to be led this close to the end of a message (characters from its start) ends it.
 _REQUEST_TAIL = 10
 _REQUESTED_CONFIDENCE = 0.7
-_LEAD = re.compile(r"带|帮|教|陪|领|引导|从哪|walk|guide|take|help|start")
+_LEAD = re.compile(r"带|帮|教|陪|领|引导|指导|从哪|walk|guide|take|help|start")
 _ASKS = re.compile(r"[?？]|吗|怎么|哪|什么|如何|多少|能否|是否|可不可以|能不能|要不要|需不需要")
 
 
@@ -214,7 +215,10 @@ class LexicalInterpreter:
         # ends the message or nothing after it asks ("想办电子口岸卡，申请材料有哪些" asks).
         cues = default_cues()
         clauses = cues.clauses(text)
-        if cues.without_overview(text) is not None:
+        # Courtesy after the request ("…麻烦您按步骤指导一下，谢谢") ends nothing.
+        while len(clauses) > 1 and (self.chat_intent(clauses[-1]) or ("", 0.0))[0] in _COURTESY:
+            clauses = clauses[:-1]
+        if cues.without_overview(text) is not None and cues.request(text) < 0:
             return None  # "…全部流程说一下": the overview, which offers to start
         if len(clauses) < 2:
             # One long run without punctuation (voice input): its request, if it ends with one
@@ -237,7 +241,11 @@ class LexicalInterpreter:
                 return found
         # "…你帮我看下要怎么弄" at the end starts, unless a clause before it asks something else
         # ("办卡要什么材料，你帮我看下": that question).
-        asked_before = any(cues.is_question(c) and cues.request(c) < 0 for c in clauses[:-1])
+        # A question about the whole procedure before it is what the walkthrough shows
+        # ("接入要走哪些流程，帮忙带一下").
+        asked_before = any(
+            cues.is_question(c) and cues.request(c) < 0 and not cues.about_whole_procedure(c) for c in clauses[:-1]
+        )
         requested = None if asked_before else self._requested_start(clauses[-1], text)
         if requested is not None:
             return requested

@@ -56,7 +56,10 @@ _MARKS = (
 _EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.\- ]{2,40}?" + _MARKS)
 _ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
 # "公司叫秦味坊", "公司名称是长安优选": a clause that names the company says so.
-_NAMING = re.compile(r"(?:我们|我司)?(?:公司|企业)(?:名字|名称|全称|名)?(?:叫做|叫|是)|(?:名字|名称|全称)(?:叫|是)")
+_NAMING = re.compile(
+    r"(?:我们|我司|咱们|俺们)?(?:公司|企业|单位)(?:的)?(?:名字|名称|全称|名)?(?:叫做|叫|是|为|[:：])"
+    r"|(?:名字|名称|全称)(?:叫做|叫|是|为|[:：])|(?:我们|我司|咱们|俺们)(?:这边)?(?:叫做|叫)"
+)
 # A proper name typed alone (no mark) is this short, and about no entry this confident.
 _BARE_NAME_MAX = 12
 _UNKNOWN_TOPIC = 0.3
