@@ -53,12 +53,13 @@ _MARKS = (
     r"(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社|店|坊|铺|馆"
     r"|Co\.,? ?Ltd\.?|Ltd\.?|Limited|Inc\.?|LLC|Corp\.?)"
 )
-_EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.\- ]{2,40}?" + _MARKS)
+_EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.'’\- ]{2,40}?" + _MARKS)
 _ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
 # "公司叫秦味坊", "公司名称是长安优选": a clause that names the company says so.
 _NAMING = re.compile(
-    r"(?:我们|我司|咱们|俺们)?(?:公司|企业|单位)(?:的)?(?:名字|名称|全称|名)?(?:叫做|叫|是|为|[:：])"
-    r"|(?:名字|名称|全称)(?:叫做|叫|是|为|[:：])|(?:我们|我司|咱们|俺们)(?:这边)?(?:叫做|叫)"
+    r"(?:我们|我司|咱们|俺们)?(?:公司|企业|单位)(?:的)?(?:名字|名称|全称|全名|名)?(?:叫做|叫|是|为|系|[:：])"
+    r"|(?:我们|我司|咱们|俺们)?(?:公司|企业|单位)(?:名字|名称|全称|全名|名)\s"
+    r"|(?:名字|名称|全称|全名)(?:叫做|叫|是|为|系|[:：])|(?:我们|我司|咱们|俺们)(?:这边)?(?:叫做|叫)"
 )
 # A proper name typed alone (no mark) is this short, and about no entry this confident.
 _BARE_NAME_MAX = 12
@@ -66,7 +67,7 @@ _UNKNOWN_TOPIC = 0.3
 _CJK_ONLY = re.compile(r"[\u4e00-\u9fff·]+")
 _NAMING_REACH = 12  # characters from the start of a reply the naming words may end within
 _NAMED_MAX = 30
-_NAME_AFTER = re.compile(r"[的是叫为]|这边|那边|这里")
+_NAME_AFTER = re.compile(r"[的是叫为]|这边|那边|这里|\b(?:for|is|called|named|at|from|of)\s+", re.IGNORECASE)
 # A reply this short (characters) may name an option by a part of its label ("电商").
 _ABBREVIATION = 6
 # A reply this long at least may be one character off an option's words (客服端 for 客户端).
@@ -1227,8 +1228,10 @@ class Walkthroughs:
         for piece in pieces:
             runs = [m.group(0) for m in _EMBEDDED_NAME.finditer(piece)]
             # "公司是拱北的珠海粤通报关服务有限公司": the name after its last 的/是/叫/这边.
+            # The tail when it is a name itself, not the run with the words before it.
             tails = [_NAME_AFTER.split(run)[-1] for run in runs]
-            for candidate in (piece.strip(), *runs, *tails):
+            ends = [tail if self.company_name_in(tail) else run for run, tail in zip(runs, tails, strict=True)]
+            for candidate in (piece.strip(), *ends):
                 name = self.company_name_in(candidate)
                 if name is None or len(name) < 3 or any(w in name.lower() for w in settings.not_names):
                     continue

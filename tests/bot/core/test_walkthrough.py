@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.core.events import ButtonPress, Timer
 from tests.auxil.chat import T0, Walk
 
@@ -137,6 +139,36 @@ def test_the_region_and_the_later_button_can_be_typed(dialogue, lexical):
     assert "请问为哪家企业办理" in walk.say("珠海"), "a typed region answers the question, not a CCB branch"
     assert "好的，为「我的企业」办理" in walk.say("先不填")
     assert walk.state.walkthrough == "zhuhai" and walk.state.active_company.placeholder
+
+
+@pytest.mark.parametrize(
+    ("reply", "name"),
+    [
+        ("我们叫珠海横琴鑫达贸易", "珠海横琴鑫达贸易"),
+        ("名称：珠海横琴鑫达贸易", "珠海横琴鑫达贸易"),
+        ("公司名 珠海拱北湾仔跨境供应链有限公司", "珠海拱北湾仔跨境供应链有限公司"),
+        ("哦对 公司是珠海金湾航空城跨境物流有限公司", "珠海金湾航空城跨境物流有限公司"),
+        ("我司名称：珠海香洲南屏跨境贸易有限公司。", "珠海香洲南屏跨境贸易有限公司"),
+    ],
+)
+def test_the_company_prompt_takes_the_name_out_of_its_naming_words(dialogue, lexical, reply, name):
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办理跨境电商入网")
+    walk.press("珠海")
+    assert f"好的，为「{name}」办理" in walk.say(reply)
+
+
+def test_a_name_in_english_keeps_its_apostrophe_and_drops_the_words_before_it(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("Hi, I handle onboarding for Xi'an Terracotta Goods Trading Co., Ltd. Can you guide me through Shaanxi?")
+    assert walk.state.active_company is not None
+    assert walk.state.active_company.name == "Xi'an Terracotta Goods Trading Co., Ltd."
+
+
+def test_a_pronoun_with_a_mark_is_no_name(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("我们斗门这边一个工厂 想做跨境电商出口 能不能一步步指导下 珠海的")
+    assert walk.state.active_company is None or walk.state.active_company.name != "一个工厂"
 
 
 # ---------------------------------------------------------------- sentences, not buttons (issue 21)
