@@ -54,12 +54,17 @@ _MARKS = (
     r"|Co\.,? ?Ltd\.?|Ltd\.?|Limited|Inc\.?|LLC|Corp\.?)"
 )
 _EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.'’\- ]{2,40}?" + _MARKS)
+_ENDS_WITH_AFTER_THE_NAME = re.compile(
+    r"\s*[（(]|\s*[，,]?\s*(?:统一社会信用代码|社会信用代码|信用代码|uscc)", re.IGNORECASE
+)
 _ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
+_AFTER_THE_NAME = re.compile(r"\s*[（(]|\s*[，,]?\s*(?:统一社会信用代码|社会信用代码|信用代码|uscc)", re.IGNORECASE)
+_MARK = re.compile(r"(?<![A-Za-z])" + _MARKS, re.IGNORECASE)
 # "公司叫秦味坊", "公司名称是长安优选": a clause that names the company says so.
 _NAMING = re.compile(
     r"(?:我们|我司|咱们|俺们)?(?:公司|企业|单位)(?:的)?(?:名字|名称|全称|全名|名)?(?:叫做|叫|是|为|系|[:：])"
     r"|(?:我们|我司|咱们|俺们)?(?:公司|企业|单位)(?:名字|名称|全称|全名|名)\s"
-    r"|(?:名字|名称|全称|全名)(?:叫做|叫|是|为|系|[:：])|(?:我们|我司|咱们|俺们)(?:这边)?(?:叫做|叫)"
+    r"|(?:名字|名称|全称|全名)(?:叫做|叫|是|为|系|[:：])|(?:我们|我司|咱们|俺们)(?:这边)?(?:叫做|叫)|(?:就|那就)叫(?:做)?"
 )
 # A proper name typed alone (no mark) is this short, and about no entry this confident.
 _BARE_NAME_MAX = 12
@@ -508,6 +513,20 @@ class Walkthroughs:
                 )
         if back:
             prog.finished = False
+            # The earliest step that came back is the one to do now, before the open one.
+            first = next(
+                (
+                    st
+                    for st in proc.steps
+                    if st.id not in prog.auto_skipped
+                    and st.id not in prog.done
+                    and st.id not in prog.skipped
+                    and self.applicable(st, prog.answers)
+                ),
+                None,
+            )
+            if first is not None and (prog.current is None or proc.index(first.id) < proc.index(prog.current)):
+                prog.current = first.id
         return back
 
     def _choice_reply(self, state: ConversationState, proc: Procedure, step: Step, choice: Choice) -> Reply:
@@ -816,7 +835,10 @@ class Walkthroughs:
             score = max(
                 (len(s) for s in option.says if len(s) >= min_len and _said_not_negated(s.lower(), low)), default=0
             )
-            if not score and nlu is not None and any(nlu.entities.get(k) == v for k, v in option.entity.items()):
+            # The NLU's entity when the option's words are not there negated ("不算代理企业").
+            negated = any(len(s) >= min_len and s.lower() in low for s in option.says)
+            entity = nlu is not None and any(nlu.entities.get(k) == v for k, v in option.entity.items())
+            if not score and entity and not negated:
                 score = 1
             if score:
                 scored.append((score, option))
@@ -1262,8 +1284,14 @@ class Walkthroughs:
         name = name.strip(" ～~,，。!！:：、")  # not "." : "Co., Ltd."
         if not name or is_question(name):
             return None
+        # "X有限公司（简称Y）", "X有限公司 统一社会信用代码…": the name ends with its last mark
+        # (the rest of "X有限公司，我们有卡" is read as what it says, elsewhere).
+        marks = list(_MARK.finditer(name))
+        if marks and _AFTER_THE_NAME.match(name[marks[-1].end() :]):
+            name = name[: marks[-1].end()]
         if self._marked_company(name):
             return name
+        name = name.rstrip(_PARTICLES) or name  # "就叫秦岭之光吧"
         # "公司叫秦味坊": named as a name, it needs no mark (but no sentence words either).
         named = _NAMING.search(normalize(text)[:_NAMING_REACH]) is not None
         folded = f" {normalize(name)} "

@@ -149,6 +149,10 @@ def test_the_region_and_the_later_button_can_be_typed(dialogue, lexical):
         ("公司名 珠海拱北湾仔跨境供应链有限公司", "珠海拱北湾仔跨境供应链有限公司"),
         ("哦对 公司是珠海金湾航空城跨境物流有限公司", "珠海金湾航空城跨境物流有限公司"),
         ("我司名称：珠海香洲南屏跨境贸易有限公司。", "珠海香洲南屏跨境贸易有限公司"),
+        ("就叫秦岭之光吧", "秦岭之光"),
+        ("嗯 西安丝路云仓物流有限公司", "西安丝路云仓物流有限公司"),
+        ("西安秦岭之光贸易有限公司（简称秦岭之光）", "西安秦岭之光贸易有限公司"),
+        ("西安丝路云仓物流有限公司 统一社会信用代码91610131MA6W1234X5", "西安丝路云仓物流有限公司"),
     ],
 )
 def test_the_company_prompt_takes_the_name_out_of_its_naming_words(dialogue, lexical, reply, name):
@@ -163,6 +167,19 @@ def test_a_name_in_english_keeps_its_apostrophe_and_drops_the_words_before_it(di
     walk.say("Hi, I handle onboarding for Xi'an Terracotta Goods Trading Co., Ltd. Can you guide me through Shaanxi?")
     assert walk.state.active_company is not None
     assert walk.state.active_company.name == "Xi'an Terracotta Goods Trading Co., Ltd."
+
+
+def test_a_corrected_answer_brings_its_skipped_step_back_as_the_open_one(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("带我办珠海的接入")
+    walk.press("先不填")
+    walk.say("有海关编码")
+    walk.say("我司属于代理企业，是替其他电商企业申报的。")
+    assert walk.state.progress().current == "local_filing"
+    text = walk.say("不好意思，刚跟领导确认了一下，我司是以自己的名义申报，不算代理企业，刚才说错了。")
+    assert walk.state.progress().answers["agent"] == "direct", "不算代理企业: the entity 代理企业 is negated"
+    assert "现在需要办理了" in text
+    assert walk.state.progress().current == "unified_access"
 
 
 def test_a_pronoun_with_a_mark_is_no_name(dialogue, lexical):
