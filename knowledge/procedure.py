@@ -301,3 +301,5 @@ class WalkthroughSettings(_Strict):
     affirmations: tuple[str, ...] = ()
     # Phrases with a negation in them that negate nothing (不好意思, 不对 as "I was wrong").
     not_negations: tuple[str, ...] = ()
+    # Words that say a step's result is held already ("海关注册登记我们几年前就有了"): done.
+    held: tuple[str, ...] = ()

@@ -89,7 +89,11 @@ class Cues:
         self._did = re.compile(
             "(?:"
             + _pattern(raw.get("done_verbs") or ["弄"]).pattern
-            + r")\S{0,6}?(?:了|咗|啦|完|好|下来|成功|通过)[\s啦呀哈啊哦嘞咯咧晒喇了吧~～。.!！]*$"
+            + r")\S{0,6}?(?:了|咗|咧|啦|完|好|下来|成功|通过)[\s啦呀哈啊哦嘞咯咧晒喇了吧~～。.!！]*$"
+            # The written 已 before a verb of doing ("材料已递交", "权限均已开通", "已审批通过").
+            + r"|已(?:经)?\s*(?:"
+            + _pattern(raw.get("done_verbs") or ["弄"]).pattern
+            + ")"
         )
         self._overview = _pattern(raw["overview"])
         marks = _pattern(raw.get("before_marks") or ["之前"]).pattern
@@ -247,7 +251,7 @@ class Cues:
         # of doing with a perfective particle after it ("卡收到了", "备案也弄了").
         # Voice input runs on without punctuation ("新卡收到了快递今天下午到的"): a perfective
         # 了/咗 inside a clause ends a part of it too.
-        parts = [p for c in self.clauses(folded) for p in re.split(r"(?<=[了咗])(?=[\u4e00-\u9fff])", c)]
+        parts = [p for c in self.clauses(folded) for p in re.split(r"(?<=[了咗咧])(?=[\u4e00-\u9fff])", c)]
         return any(self._done_statement.search(p.strip()) or self._did.search(p.strip()) for p in parts)
 
     def without_done(self, thing: str) -> str:

@@ -10,7 +10,8 @@ Then, in this order, the first reading that applies wins:
    too), or a correction when it says it corrects ("不对，我们其实有卡");
 4. a step command in any words: start (for another company too), where am I, restart,
    continue, back (to a step it names), skip (the step it names, with its reason);
-5. a statement that settles choices ahead or changes one given before ("其实我们是线下办卡");
+5. a statement that settles choices ahead or changes one given before ("其实我们是线下办卡"),
+   or says a step's result is held already ("海关注册登记我们几年前就有了": done);
 
 and otherwise (``None``) the message is a question or a chat turn for the dialogue to
 answer, after which the open question or step is offered again. Chat turns (greetings,
@@ -81,9 +82,12 @@ def interpret(
     command = _command(wt, state, intent, plain, region, now)
     if command is not None:
         return command
-    # 5. Statements that settle or change choices.
+    # 5. Statements that settle or change choices, or say a step's result is held already.
     if walking:
-        return wt.change_from_text(state, plain, nlu, now)
+        changed = wt.change_from_text(state, plain, nlu, now)
+        if changed is None and wt.says_step_held(state, plain):
+            return wt.done_from_text(state, plain, now)
+        return changed
     return None
 
 

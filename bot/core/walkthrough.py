@@ -971,6 +971,20 @@ class Walkthroughs:
             return None
         return next((o for o in choice.options if o.reply == reply), None)
 
+    def says_step_held(self, state: ConversationState, text: str) -> bool:
+        """Whether ``text`` says the result of a step it names is held already, without a
+        negation or a question ("海关注册登记我们几年前就有了 一直在用"): that step is done."""
+        proc = self.procedure(state)
+        if proc is None or is_question(text) or self._named_step(proc, text) is None:
+            return False
+        settings = self.kb.walkthrough
+        folded = f" {normalize(text).lower()} "
+        for phrase in settings.not_negations:
+            folded = folded.replace(phrase, " ")
+        if any(w in folded for w in ("没", "未", "还不", " not ", "n't")):
+            return False
+        return any(w in folded for w in settings.held)
+
     def corrects(self, text: str) -> bool:
         """Whether ``text`` says it corrects something said before (其实, 说错了, actually)."""
         low = text.lower()

@@ -108,3 +108,23 @@ def test_done_inside_a_run_on_without_punctuation():
     assert cues.says_done("新卡收到了快递今天下午到的")
     assert not cues.says_done("提交了申请还没批")
     assert not cues.says_done("我提交了申请要多久")
+
+
+def test_done_written_with_yi_before_the_verb():
+    from nlu.cues import default_cues
+
+    cues = default_cues()
+    assert cues.says_done("统一版接入申请材料已递交海关窗口，相应权限已开通。")
+    assert cues.says_done("本地备案已批复，DXPID及报关、报检入口账号均已收到。")
+    assert cues.says_done("法人回来咧 卡在建行办好拿到手咧")  # 咧: the northwest's 了
+    assert not cues.says_done("已开通的权限在哪看")  # a question
+    assert not cues.says_done("我们已有海关编码")  # a fact held, not a step done
+
+
+def test_a_request_to_be_guided_after_a_question_about_the_whole_procedure_starts(lexical):
+    for said in (
+        "你好 珠海跨境电商接入要走哪些流程 我们是新成立的公司 帮忙带一下",
+        "您好，请问珠海跨境电商企业接入的手续应该怎么办理？麻烦您按步骤指导一下，谢谢。",
+    ):
+        assert lexical.parse_sync(said).intent == "start_walkthrough", said
+    assert lexical.parse_sync("办卡要带一下身份证吗").intent.startswith("faq")  # 带 = bring

@@ -182,6 +182,25 @@ def test_a_corrected_answer_brings_its_skipped_step_back_as_the_open_one(dialogu
     assert walk.state.progress().current == "unified_access"
 
 
+def test_a_step_whose_result_is_held_already_is_done(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.say("有卡")
+    walk.say("单一窗口注册好了")
+    walk.say("海关注册登记我们几年前就有了 就是收发货人那个 一直在用")
+    assert walk.state.progress().done == ["sw_register", "customs_registration"]
+    walk.say("企业类型备案还没有")  # negated: nothing held
+    assert walk.state.progress().current == "card"
+
+
+def test_done_in_dialect_and_in_english(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.say("有卡")
+    walk.say("ok registered, got the admin account")
+    assert walk.state.progress().done == ["sw_register"]
+    walk.say("海关的批下来咧 嘹得很")
+    assert walk.state.progress().done == ["sw_register", "customs_registration"]
+
+
 def test_a_pronoun_with_a_mark_is_no_name(dialogue, lexical):
     walk = Walk(dialogue, lexical)
     walk.say("我们斗门这边一个工厂 想做跨境电商出口 能不能一步步指导下 珠海的")
