@@ -107,13 +107,24 @@ _NEGATED = re.compile(
 _NEGATED_AFTER = re.compile(r"\s*(?:还|也|都|暂时|先)?(?:没|不|未)(?!问题|错|过|管|止|然|如|同|一样|是)")
 
 
+# "加密机太贵了 不考虑", "接口的加密我们搞不定", "加密机额们没有": a rejection a few characters
+# after an option's words (across a space, within the sentence).
+_REJECTIONS = (
+    r"(?:太贵|太麻烦|太复杂|搞不定|弄不了|做不了|不考虑|不要了|不买|不用了|不选|算了|不行|不方便"
+    r"|没有(?!问题)|没(?!问题|错|毛病))"
+)
+_REJECTED_AFTER = re.compile(r"[^\s，,。!！?？；;]{0,6}?" + _REJECTIONS + r"|[^\s，,。!！?？；;]{0,6}\s+" + _REJECTIONS)
+
+
 def _said_not_negated(phrase: str, text: str) -> bool:
     """Whether ``phrase`` occurs in ``text`` once at least without a negation just before it
     or just after it ("加密机还没到货": not the encryption machine)."""
     at = text.find(phrase)
     while at >= 0:
         before = _NEGATED.search(text[max(0, at - 12) : at]) and not _NEGATED.search(phrase[:2])
-        after = _NEGATED_AFTER.match(text, at + len(phrase)) and not _NEGATED.search(phrase)
+        after = (_NEGATED_AFTER.match(text, at + len(phrase)) or _REJECTED_AFTER.match(text, at + len(phrase))) and (
+            not _NEGATED.search(phrase)
+        )
         if not before and not after:
             return True
         at = text.find(phrase, at + 1)
@@ -842,6 +853,12 @@ class Walkthroughs:
                 score = 1
             if score:
                 scored.append((score, option))
+        if not scored and len(choice.options) == 2:
+            # Of two options, one said only to be rejected ("加密机太贵了 不考虑"): the other.
+            present = [o for o in choice.options if any(len(s) >= min_len and s.lower() in low for s in o.says)]
+            if len(present) == 1:
+                other = next(o for o in choice.options if o is not present[0])
+                return other, 1
         if not scored:
             return None
         scored.sort(key=lambda p: -p[0])

@@ -515,3 +515,22 @@ def test_a_company_named_after_an_aside_or_in_english_has_the_name_only(dialogue
     other.say("please walk me through the Shaanxi onboarding")
     other.say("the company name is Qinling Bridge Trading Co., Ltd.")
     assert other.state.active_company.name == "Qinling Bridge Trading Co., Ltd."
+
+
+@pytest.mark.parametrize(
+    ("region", "choice", "said", "value"),
+    [
+        ("shaanxi", "signing", "加签的话 加密机太贵了 不考虑", "card"),
+        ("shaanxi", "signing", "加签就用卡吧 加密机太贵不买了", "card"),
+        ("shaanxi", "signing", "加密机额们没有", "card"),
+        ("shaanxi", "signing", "加密机 我们有", "hsm"),
+        ("zhuhai", "transmission", "传输方式 接口太麻烦了 不考虑", "client"),
+        ("zhuhai", "transmission", "技术说接口的加密我们搞不定", "client"),
+    ],
+)
+def test_of_two_options_one_rejected_a_few_words_after_it_picks_the_other(
+    dialogue, lexical, region, choice, said, value
+):
+    proc = dialogue.wt.kb.procedures[region]
+    picked = dialogue.wt.match_option(proc.choice(choice), said, lexical.parse_sync(said))
+    assert picked is not None and picked[0].value == value
