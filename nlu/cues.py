@@ -35,6 +35,15 @@ _ASKING_VIEWS = 2
 _MAX_VIEWS = 5
 
 
+# What may stand before the 还是 of "rather": who, and particles ("我们还是", "那就还是").
+_RATHER_HEAD = re.compile(
+    r"我们|咱们|额们|俺们|我司|我|那就|那|就|要不|算了|最后|想了想|啊|哦|嗯|不过|但是|可是|还|也|都"
+)
+
+# A verb of choosing right after 还是 reads "rather" ("老板说还是去建行柜台办", "…还是用网页版").
+_RATHER_VERB = re.compile(r"(?:用|去|选|走|换|改|按|就|先|直接)")
+
+
 def _pattern(words: Iterable[str]) -> re.Pattern[str]:
     parts = []
     for word in sorted({str(w).lower() for w in words}, key=len, reverse=True):
@@ -280,8 +289,18 @@ class Cues:
         return bool(self._plural.search(text) or self._compare.search(text) or self._joiner.search(text))
 
     def compares(self, text: str) -> bool:
-        """Whether the text asks about two things side by side (区别, 一样吗, 分别, both)."""
-        return bool(self._compare.search(text))
+        """Whether the text asks about two things side by side (区别, 一样吗, 分别, both); not
+        the 还是 of "rather" ("还是换回客户端", "我们还是线下办吧"), with nothing before it in its
+        clause but who and particles."""
+        for found in self._compare.finditer(text):
+            if found.group() != "还是":
+                return True
+            head = re.split(r"[\s，,。!！?？；;]", text[: found.start()])[-1]
+            verb = _RATHER_VERB.match(text, found.end())
+            parallel = verb is not None and verb.group() in head  # "选web还是选api": a question
+            if _RATHER_HEAD.sub("", head) and (parallel or verb is None) and not head.endswith("说"):
+                return True
+        return False
 
     def comparison(self, text: str) -> Comparison | None:
         """The two sides of "A和B有什么区别" / "A还是B" / "A和B的电话", each with the shared

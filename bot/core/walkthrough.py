@@ -1010,9 +1010,10 @@ class Walkthroughs:
     def change_from_text(
         self, state: ConversationState, text: str, nlu: Understanding | None, now: datetime
     ) -> list[Reply] | None:
-        """An earlier (or later) choice stated in passing: "其实我们是线下办卡"."""
+        """An earlier (or later) choice stated in passing: "其实我们是线下办卡"; not a question
+        or a comparison ("加签用卡好还是加密机好")."""
         proc, prog = self.procedure(state), state.progress()
-        if proc is None or prog is None or is_question(text):
+        if proc is None or prog is None or is_question(text) or default_cues().compares(text):
             return None
         intent = nlu.intent if nlu else ""
         cued = (

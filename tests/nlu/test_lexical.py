@@ -128,3 +128,13 @@ def test_a_request_to_be_guided_after_a_question_about_the_whole_procedure_start
     ):
         assert lexical.parse_sync(said).intent == "start_walkthrough", said
     assert lexical.parse_sync("办卡要带一下身份证吗").intent.startswith("faq")  # 带 = bring
+
+
+def test_haishi_compares_two_things_but_not_when_it_means_rather():
+    from nlu.cues import default_cues
+
+    cues = default_cues()
+    for asked in ("加签用卡好还是加密机好", "线上办还是线下办", "选web还是选api", "用卡还是用加密机"):
+        assert cues.compares(asked), asked
+    for rather in ("还是线下办吧", "我们还是用客户端", "老板说还是去空港新城那边的建行柜台办", "搞不定 还是换回客户端"):
+        assert not cues.compares(rather), rather

@@ -534,3 +534,11 @@ def test_of_two_options_one_rejected_a_few_words_after_it_picks_the_other(
     proc = dialogue.wt.kb.procedures[region]
     picked = dialogue.wt.match_option(proc.choice(choice), said, lexical.parse_sync(said))
     assert picked is not None and picked[0].value == value
+
+
+def test_a_comparison_of_two_options_records_no_answer(dialogue, lexical):
+    walk = started(dialogue, lexical)
+    walk.say("单一窗口注册好了")
+    before = dict(walk.state.progress().answers)
+    walk.say("加签用卡好还是加密机好")
+    assert walk.state.progress().answers == before
