@@ -297,6 +297,13 @@ class LexicalInterpreter:
             return None
         if intent == "start_walkthrough" and _asks_not_to_be_led(text):
             return None
+        if (
+            intent == "start_walkthrough"
+            and not asks_to_start
+            and not any(w in text.lower() for w in self._start_words)
+            and "region" not in self.entities(text)
+        ):
+            return None  # "我们跨境店铺明年开春才上线": no request, no word of starting, no region
         if intent == "start_walkthrough" and default_cues().without_overview(text) is not None:
             return None  # "全部步骤列一下": the overview, which offers to start
         return intent, p

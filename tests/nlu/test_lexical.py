@@ -138,3 +138,9 @@ def test_haishi_compares_two_things_but_not_when_it_means_rather():
         assert cues.compares(asked), asked
     for rather in ("还是线下办吧", "我们还是用客户端", "老板说还是去空港新城那边的建行柜台办", "搞不定 还是换回客户端"):
         assert not cues.compares(rather), rather
+
+
+def test_a_statement_with_no_word_of_starting_starts_nothing(lexical):
+    said = "这个入驻先不弄了 我们跨境店铺明年开春才上线 到时候再说"
+    assert lexical.parse_sync(said).intent == "skip"  # not a start, for 跨境店铺
+    assert lexical.parse_sync("我想弄陕西的").intent == "start_walkthrough"  # a region says which
