@@ -134,6 +134,8 @@ class Cues:
         self._overview_span = re.compile(f"从\\S{{1,8}}?到\\S{{1,8}}?(?:{spans})") if spans else None
         self._not_asking = _pattern(raw.get("not_asking") or ())
         self._fine = _pattern(raw.get("fine") or ())
+        decided = _pattern(raw.get("decided") or ()).pattern
+        self._decided = re.compile(rf"(?<![搞弄敲])(?:{decided})") if decided else re.compile("(?!)")
         self.procedure_words = frozenset(str(w) for w in raw.get("procedure_words") or ())
         self._whole_procedure = _pattern(raw.get("whole_procedure") or ())
         self._compare = _pattern(raw["compare"])
@@ -254,6 +256,7 @@ class Cues:
         plain = self._fine.sub(" ", folded) if self._fine.pattern else folded  # "确认没问题了"
         if self.is_question(folded) or self._not_done.search(plain):
             return False
+        folded = self._decided.sub(" ", folded)  # "技术都定好了": decided, not done
         if self._done_statement.search(folded):
             return True
         # Any clause that says so ("装好了 激活也弄了 搞掂"): a done word at its end, or a verb

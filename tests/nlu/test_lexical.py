@@ -144,3 +144,11 @@ def test_a_statement_with_no_word_of_starting_starts_nothing(lexical):
     said = "这个入驻先不弄了 我们跨境店铺明年开春才上线 到时候再说"
     assert lexical.parse_sync(said).intent == "skip"  # not a start, for 跨境店铺
     assert lexical.parse_sync("我想弄陕西的").intent == "start_walkthrough"  # a region says which
+
+
+def test_decided_is_not_done():
+    from nlu.cues import default_cues
+
+    cues = default_cues()
+    assert not cues.says_done("先说下 我们后面平台对接肯定是mq 技术都定好了")
+    assert cues.says_done("这步搞定好了")  # 搞定: done
