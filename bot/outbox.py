@@ -52,6 +52,8 @@ def encode_reply(reply: Reply, ticket: Ticket | None = None) -> str:
     data: dict[str, Any] = {"text": reply.text}
     if reply.buttons:
         data["buttons"] = [[b.label, b.payload] for b in reply.buttons]
+        if not reply.numbered:
+            data["numbered"] = False
     if reply.document is not None:
         doc = reply.document
         data["document"] = {"path": str(doc.path), "filename": doc.filename, "caption": doc.caption}
@@ -72,7 +74,15 @@ def decode_reply(payload: str) -> Reply:
         document = Document(Path(doc["path"]), doc["filename"], doc.get("caption", ""))
     file = FileRef(**data["file"]) if data.get("file") else None
     meta: dict[str, object] = {"ticket": Ticket(**data["ticket"])} if data.get("ticket") else {}
-    return Reply(str(data["text"]), buttons, document, to=data.get("to", "user"), file=file, meta=meta)
+    return Reply(
+        str(data["text"]),
+        buttons,
+        document,
+        to=data.get("to", "user"),
+        file=file,
+        meta=meta,
+        numbered=bool(data.get("numbered", True)),
+    )
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class ConsoleChannel:
         self.interactive = interactive
         self.console = Console(file=out, highlight=False, soft_wrap=not interactive, force_terminal=interactive)
         self._buttons: tuple[Button, ...] = ()
+        self._numbered = True  # whether typed numbers pick the last buttons
 
     def to_event(self, line: str) -> Event:
         """A typed line as a core event: a command, a pick of the last buttons, or text."""
@@ -39,7 +40,7 @@ class ConsoleChannel:
         if text.startswith("/"):
             return Command.parse(text)
         if self._buttons:
-            if text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):
+            if self._numbered and text.isascii() and text.isdigit() and 1 <= int(text) <= len(self._buttons):
                 return ButtonPress(self._buttons[int(text) - 1].payload)
             for button in self._buttons:
                 if text == button.label:
@@ -57,10 +58,11 @@ class ConsoleChannel:
             if reply.document is not None:
                 self.console.print(f"[文件] {reply.document.path}", markup=False)
             if reply.buttons:
-                self._buttons = reply.buttons
+                self._buttons, self._numbered = reply.buttons, reply.numbered
                 for i, button in enumerate(reply.buttons, 1):
+                    mark = f"{i}." if reply.numbered else "-"
                     self.console.print(
-                        f"  {i}. {button.label}", style="bold" if self.interactive else None, markup=False
+                        f"  {mark} {button.label}", style="bold" if self.interactive else None, markup=False
                     )
         if not self.interactive:
             self.console.print("")

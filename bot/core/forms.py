@@ -239,7 +239,7 @@ class FormFilling:
         if not required:
             buttons.append(self._button(state, "skip", f"{PREFIX}skip"))
         buttons.append(self._button(state, "cancel", f"{PREFIX}cancel"))
-        return Reply("\n".join(lines), tuple(buttons))
+        return Reply("\n".join(lines), tuple(buttons), numbered=fdef.type != "choices")
 
     def _summary(self, state: ConversationState, prefix: str = "") -> Reply:
         session, company = state.form, self._company(state)

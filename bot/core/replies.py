@@ -48,7 +48,9 @@ class FormRequest:
 
 @dataclass(frozen=True)
 class Reply:
-    """One message. ``buttons`` render as an inline keyboard or numbered options."""
+    """One message. ``buttons`` render as an inline keyboard or numbered options; not numbered
+    (``numbered=False``) where the text numbers its own options, which typed numbers choose
+    (a multi-select: "1、2" picks options, not the 跳过 and 取消 buttons)."""
 
     text: str
     buttons: tuple[Button, ...] = ()
@@ -57,3 +59,4 @@ class Reply:
     to: Target = "user"
     file: FileRef | None = None
     meta: dict[str, object] = field(default_factory=dict, compare=False)
+    numbered: bool = True

@@ -37,3 +37,13 @@ async def test_state_survives_a_new_assistant(store):
     channel2, out2 = make(store)  # as after a restart
     await channel2.send("法人卡去哪办")
     assert "0756-8125566" in out2.getvalue() and "【陕西】" not in out2.getvalue()
+
+
+async def test_buttons_of_a_reply_that_numbers_its_own_options_are_not_numbered(store):
+    from bot.core.replies import Button, Reply
+
+    channel, out = make(store)
+    channel.render([Reply("可多选：1. 电商企业、2. 物流企业", (Button("取消填表", "fm:cancel"),), numbered=False)])
+    assert "  - 取消填表" in out.getvalue()
+    assert channel.to_event("1") == TextMessage("1")
+    assert channel.to_event("取消填表") == ButtonPress("fm:cancel")

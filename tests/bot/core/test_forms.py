@@ -213,3 +213,18 @@ def test_ids_of_older_people_are_accepted_in_chat(dialogue, lexical):
     text = walk.say("610302198003150012")
     assert "出生日期" not in text
     assert walk.state.active_company.profile["agent_id"] == "610302198003150012"
+
+
+def test_a_multi_select_leaves_typed_numbers_to_its_options(dialogue, lexical):
+    """Its text numbers the options; its buttons (跳过, 取消填表) carry no numbers, so a
+    typed "1" picks option 1 instead of pressing the first button."""
+    walk = Walk(dialogue, lexical)
+    walk.say("帮我生成跨境电商统一版企业接入申请表")
+    fdef = dialogue.forms.catalog.fields["enterprise_roles"]
+    reply = dialogue.forms._ask(walk.state, fdef)
+    assert "1. " in reply.text and not reply.numbered
+    assert "取消填表" in [b.label for b in reply.buttons]
+    text = walk.say("1、2")
+    labels = [o.label.get("zh") for o in fdef.options[:2]]
+    assert all(label in text for label in labels), text
+    assert walk.state.form is not None, "the form is still open: 1 cancelled nothing"
