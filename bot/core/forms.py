@@ -47,6 +47,34 @@ _SET = re.compile(
 _WRONG = re.compile(r"^(?P<what>.+?)(?:填错了|写错了|错了|不对)[吧。.!！]*$")
 _SKIP_WORDS = {"跳过", "不填", "没有", "暂无", "无", "先跳过", "skip", "none", "n/a"}
 _CANCEL_WORDS = {"取消", "不填了", "算了", "退出", "cancel", "stop"}
+# Replies that are no value and must never reach paper: "not known" (skipped if optional,
+# else asked again with where to find it) and "same as above" (copied from the field meant).
+_UNKNOWN_WORDS = {
+    "不知道",
+    "不清楚",
+    "不确定",
+    "不晓得",
+    "待定",
+    "不详",
+    "未知",
+    "还不知道",
+    "略",
+    "tbd",
+    "unknown",
+    "don't know",
+}
+_SAME_WORDS = {
+    "同上",
+    "一样",
+    "同前",
+    "同上面",
+    "跟上面一样",
+    "和上面一样",
+    "与上面一样",
+    "一样的",
+    "same",
+    "same as above",
+}
 _CONFIRM_WORDS = {
     "确认",
     "确定",
@@ -359,12 +387,39 @@ class FormFilling:
             return self._next(state)
         if is_question(text) and not (fdef.is_choice and check_field(fdef, text).ok):
             return None  # "统一社会信用代码在哪看？": answered as a question, then back here
-        if low in _SKIP_WORDS:
+        bare = low.strip(" 。.!！~～的啊呀吧哦")
+        if low in _SKIP_WORDS or bare in _UNKNOWN_WORDS:
             required = fdef.id in {ff.id for f in self._forms(session) for ff in f.fields if ff.required}
             if required:
-                return [self._ask(state, fdef, self._m(state, "required", label=fdef.label.get(state.lang)))]
+                key = "required" if low in _SKIP_WORDS else "not_known"
+                return [self._ask(state, fdef, self._m(state, key, label=fdef.label.get(state.lang), said=text))]
             return self._skip(state, fdef.id)
+        if bare in _SAME_WORDS:
+            return self._same_as_before(state, fdef)
         return self._store(state, fdef, text)
+
+    def _same_as_before(self, state: ConversationState, fdef: FieldDef) -> list[Reply]:
+        """ "同上": the value of the nearest earlier field of the same kind (注册地址 after
+        主要经营场所), said so; asked again when no such field has a value."""
+        session, company = state.form, self._company(state)
+        assert session is not None
+        order = list(dict.fromkeys(ff.id for f in self._forms(session) for ff in f.fields))
+        before = order[: order.index(fdef.id)] if fdef.id in order else order
+        kind = fdef.id.rsplit("_", 1)[-1]
+        for fid in [*reversed(before), *company.profile]:
+            source = self.catalog.fields.get(fid)
+            value = company.profile.get(fid, "")
+            if source is None or fid == fdef.id or not value or fid.rsplit("_", 1)[-1] != kind:
+                continue
+            if source.type != fdef.type:
+                continue
+            check = check_field(fdef, value)
+            if not check.ok or check.value is None:
+                continue
+            said = [self._m(state, "same_as", label=fdef.label.get(state.lang), source=source.label.get(state.lang))]
+            said += self._set(state, fdef, check.value)
+            return self._next(state, said)
+        return [self._ask(state, fdef, self._m(state, "same_unknown", label=fdef.label.get(state.lang)))]
 
     def _skip(self, state: ConversationState, field_id: str) -> list[Reply]:
         """Leave an optional field blank, for this and later documents of the company."""

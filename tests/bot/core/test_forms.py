@@ -228,3 +228,21 @@ def test_a_multi_select_leaves_typed_numbers_to_its_options(dialogue, lexical):
     labels = [o.label.get("zh") for o in fdef.options[:2]]
     assert all(label in text for label in labels), text
     assert walk.state.form is not None, "the form is still open: 1 cancelled nothing"
+
+
+def test_same_as_above_copies_the_field_it_means_and_not_known_is_never_a_value(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("帮我生成跨境电商统一版企业接入申请表")
+    company = walk.state.active_company
+    fields = dialogue.forms.catalog.fields
+    # 同上 with nothing of its kind before it: asked which.
+    text = dialogue.forms._same_as_before(walk.state, fields["registered_address"])[0].text
+    assert "“同上”指的是哪一项" in text
+    company.profile["business_address"] = "陕西省西安市雁塔区科技路1号"
+    replies = dialogue.forms._same_as_before(walk.state, fields["registered_address"])
+    assert company.profile["registered_address"] == "陕西省西安市雁塔区科技路1号"
+    assert "按「主要经营场所」填写" in replies[0].text
+    # 不知道 for a required field: asked again, nothing stored.
+    walk.state.form.asking = "legal_rep_name"
+    text = walk.say("不知道")
+    assert "不能写“不知道”" in text and "legal_rep_name" not in company.profile
