@@ -63,6 +63,13 @@ _UNKNOWN_WORDS = {
     "unknown",
     "don't know",
 }
+# Labels of a kind of value, whose person the label before them names.
+_KIND_LABELS = {
+    "id": ("身份证号码", "身份证号", "身份证", "证件号码", "证件号"),
+    "mobile": ("手机号码", "手机号", "手机", "联系电话", "电话"),
+    "email": ("电子邮箱", "邮箱", "e-mail", "email"),
+    "name": ("姓名", "名字"),
+}
 _SAME_WORDS = {
     "同上",
     "一样",
@@ -114,10 +121,16 @@ class FormFilling:
             ),
             key=lambda pair: -len(pair[0]),
         )
+        # A bare kind ("身份证：") belongs to the person named by the label before it
+        # ("经办人：赵敏，身份证：…" -> 经办人身份证号).
+        kinds = [(word, f"*{kind}") for kind, words in _KIND_LABELS.items() for word in words]
+        labels = sorted([*labels, *kinds], key=lambda pair: -len(pair[0]))
         self._paste = re.compile(
             "(?P<label>" + "|".join(re.escape(a) for a, _ in labels) + r")\s*[:：]\s*", re.IGNORECASE
         )
-        self._label_to_field = {a.lower(): fid for a, fid in labels}
+        self._label_to_field = {}
+        for alias, fid in labels:
+            self._label_to_field.setdefault(alias.lower(), fid)
 
     # ------------------------------------------------------------------ helpers
     def _m(self, state: ConversationState, key: str, **values: object) -> str:
@@ -457,13 +470,22 @@ class FormFilling:
         return said
 
     def _pasted(self, text: str) -> list[tuple[str, str]]:
-        """``label：value`` pairs anywhere in the text, in order."""
+        """``label：value`` pairs anywhere in the text, in order; a bare kind ("身份证：") is
+        the one of the person labelled last before it, and left out when there is none."""
         matches = list(self._paste.finditer(text))
         pairs: list[tuple[str, str]] = []
+        person = ""
         for i, match in enumerate(matches):
             end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
             value = text[match.end() : end].strip().rstrip("，,；;。").strip()
             fid = self._label_to_field[match.group("label").lower()]
+            if fid.startswith("*"):
+                fid = f"{person}_{fid[1:]}" if person else ""
+                if fid not in self.catalog.fields:
+                    continue
+            base, _, kind = fid.rpartition("_")
+            if base and kind in _KIND_LABELS:
+                person = base
             pairs.append((fid, value))
         return pairs
 

@@ -246,3 +246,14 @@ def test_same_as_above_copies_the_field_it_means_and_not_known_is_never_a_value(
     walk.state.form.asking = "legal_rep_name"
     text = walk.say("不知道")
     assert "不能写“不知道”" in text and "legal_rep_name" not in company.profile
+
+
+def test_pasted_details_with_loose_labels_go_to_the_person_labelled_before_them(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("帮我生成授权委托书")
+    walk.say("经办人：赵敏，身份证：11010519491231002X，手机：13800138000")
+    profile = walk.state.active_company.profile
+    assert profile["agent_name"] == "赵敏"
+    assert profile["agent_id"] == "11010519491231002X"
+    assert profile["agent_mobile"] == "13800138000"
+    assert "company_name" not in profile  # nothing forced into the field asked
