@@ -128,7 +128,7 @@ class FormFilling:
         self._paste = re.compile(
             "(?P<label>" + "|".join(re.escape(a) for a, _ in labels) + r")\s*[:：]\s*", re.IGNORECASE
         )
-        self._label_to_field = {}
+        self._label_to_field: dict[str, str] = {}
         for alias, fid in labels:
             self._label_to_field.setdefault(alias.lower(), fid)
 
