@@ -170,9 +170,7 @@ def test_a_name_in_english_keeps_its_apostrophe_and_drops_the_words_before_it(di
 
 
 def test_a_corrected_answer_brings_its_skipped_step_back_as_the_open_one(dialogue, lexical):
-    walk = Walk(dialogue, lexical)
-    walk.say("带我办珠海的接入")
-    walk.press("先不填")
+    walk = started(dialogue, lexical, "珠海")
     walk.say("有海关编码")
     walk.say("我司属于代理企业，是替其他电商企业申报的。")
     assert walk.state.progress().current == "local_filing"
