@@ -223,6 +223,12 @@ class FormFilling:
         if prog is not None:
             for fid, value in self._from_answers(region, prog.answers).items():
                 company.profile.setdefault(fid, value)
+        name_field = self.catalog.fields.get("company_name")
+        if name_field is not None and not company.placeholder and "company_name" not in company.profile:
+            # The name given to the walkthrough is the 单位名称: not asked twice.
+            named = check_field(name_field, company.name)
+            if named.ok and named.value is not None:
+                company.profile["company_name"] = named.value
         state.form = FormSession(forms=[f.id for f in forms], region=region, step=step, skipped=list(company.skipped))
         titles = "、".join(f"《{self._title(state, f)}》" for f in forms)
         todo = missing_fields(self.catalog, forms, company.profile)

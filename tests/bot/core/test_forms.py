@@ -257,3 +257,12 @@ def test_pasted_details_with_loose_labels_go_to_the_person_labelled_before_them(
     assert profile["agent_id"] == "11010519491231002X"
     assert profile["agent_mobile"] == "13800138000"
     assert "company_name" not in profile  # nothing forced into the field asked
+
+
+def test_the_company_named_in_the_walkthrough_is_not_asked_again(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("带我办陕西入网")
+    walk.say("西安丝路云仓物流有限公司")
+    text = walk.say("帮我生成授权委托书")
+    assert "请输入单位名称" not in text
+    assert walk.state.active_company.profile["company_name"] == "西安丝路云仓物流有限公司"
