@@ -357,6 +357,9 @@ def nlu_serve(
 def nlu_test(
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 3,
     out: Annotated[Path | None, typer.Option(help="Where Rasa writes its reports.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Train each fold with this many epochs (default: the config's).")
+    ] = None,
 ) -> None:
     """Rasa's k-fold cross-validation of the exported data: intent, entity and response P/R/F1."""
     from nlu.training import RasaEnvError, cross_validate
@@ -366,7 +369,7 @@ def nlu_test(
     results = out or settings.data_dir / "rasa-results"
     typer.echo(f"Cross-validating with {folds} folds (each fold trains a model) ...", err=True)
     try:
-        report = cross_validate(rasa, results, folds=folds, cache_dir=settings.rasa_model_dir / "cache")
+        report = cross_validate(rasa, results, folds=folds, cache_dir=settings.rasa_model_dir / "cache", epochs=epochs)
     except RasaEnvError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc

@@ -207,6 +207,36 @@ class Retriever:
         user's story, which no entry can be about)."""
         return " ".join(w for w in self.tok.words(text, search_mode=False) if len(w) >= 2 and w in self._vocabulary)
 
+    def covers_only_places(self, text: str, entry: Entry) -> bool:
+        """Whether the only words of ``text`` that ``entry`` has are place names, and the rest
+        is about something no entry knows ("宝鸡明天下雨吗" and the 宝鸡 branch): the question
+        names where, but asks nothing the manuals say."""
+        doc = self._docs[self._index_of[entry.id]]
+        places = self._place_set
+        stop = self.tok.lexicon.stopwords
+        words = [w for w in self.tok.words(text) if len(w) >= 2 and w not in stop]
+        covered = [w for w in words if w in doc.words]
+        # Besides the place, it asks about something no entry knows ("堵车"); "宝鸡有吗" and
+        # "咸阳能办口岸卡吗" ask about the place's branch.
+        asks_more = any(w not in self._vocabulary and w not in places for w in words)
+        return bool(covered) and asks_more and all(w in places for w in covered)
+
+    @cached_property
+    def _index_of(self) -> dict[str, int]:
+        return {d.entry.id: i for i, d in enumerate(self._docs)}
+
+    @cached_property
+    def _place_set(self) -> frozenset[str]:
+        # Places only: a region's aliases include its bank (建行, in every branch's name beside
+        # the branch's city and district), which a question may well ask about.
+        names = {normalize(n) for n in self.place_names()} | {n for ns in self._region_names.values() for n in ns}
+        rests = [
+            normalize(e.name).replace(normalize(e.city), " ").replace(normalize(e.district), " ")
+            for e in self.kb.entries
+            if isinstance(e, BranchEntry)
+        ]
+        return frozenset(n for n in names if not any(n in rest for rest in rests))
+
     def document_frequency(self, word: str) -> int:
         """How many entries use ``word`` (0 for a word none does)."""
         present = self._has_word.get(word)

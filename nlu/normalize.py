@@ -94,6 +94,7 @@ class Normalizer:
         data: _Data,
         particles: Iterable[str] = (),
         places: Iterable[str] = (),
+        protected: Iterable[str] = (),
     ) -> None:
         self._t2s = opencc.OpenCC("t2s")
         self._is_word = is_word
@@ -140,6 +141,9 @@ class Normalizer:
         # Places by their pinyin, for English questions ("daqiao", "hengqin").
         place_terms = {_basic(p) for p in places if _CJK_RUN.fullmatch(_basic(p))}
         self._places = {"".join(lazy_pinyin(p)): p for p in place_terms}
+        # Names no correction may change: other places of China ("上海电子口岸" is no typo of
+        # 珠海电子口岸, it is Shanghai's).
+        self._protected = _alternation(p for p in (_basic(w) for w in protected) if len(p) >= 2)
         # Codes written without their dash or with spaces ("kjds001", "kjds 001").
         self._codes = {t.replace("-", ""): t for t in terms if _CODE.fullmatch(t) and "-" in t}
 
@@ -217,6 +221,7 @@ class Normalizer:
         if len(run) < 2:
             return run
         sounds = lazy_pinyin(run)
+        kept = [(m.start(), m.end()) for m in self._protected.finditer(run)]
         out: list[str] = []
         i = 0
         while i < len(run):
@@ -231,7 +236,7 @@ class Normalizer:
                 if self._is_word(window):
                     continue
                 term = self._candidate(window, tuple(sounds[i : i + size]))
-                if term is not None and not self._covers_known(run, i, size):
+                if term is not None and not self._covers_known(run, i, size) and not _changes(kept, i, window, term):
                     out.append(term)
                     i += size
                     replaced = True
@@ -266,10 +271,18 @@ class Normalizer:
         return False
 
 
+def _changes(kept: list[tuple[int, int]], at: int, window: str, term: str) -> bool:
+    """Whether replacing ``window`` (at ``at``) by ``term`` changes a protected span's characters."""
+    if not kept or len(term) != len(window):
+        return bool(kept) and any(s < at + len(window) and e > at for s, e in kept)
+    return any(window[j - at] != term[j - at] for s, e in kept for j in range(max(s, at), min(e, at + len(window))))
+
+
 @cache
 def default_normalizer() -> Normalizer:
     """The normaliser over the packaged knowledge base's vocabulary, built once."""
     from knowledge.index import default_retriever
+    from nlu.places import default_other_places
 
     retriever = default_retriever()
     return Normalizer(
@@ -278,4 +291,5 @@ def default_normalizer() -> Normalizer:
         _load(NORMALIZATION_FILE),
         particles=retriever.tok.lexicon.stopwords,
         places=retriever.place_names(),
+        protected=default_other_places().names,
     )

@@ -24,6 +24,7 @@ _NAME = re.compile(r'(?:province|county)="(?:\[[^\]]*\])?([^"]+)"')
 _SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "地区", "省", "市", "盟")
 _LATIN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_STREET = ("路", "街", "道", "巷", "桥")
 
 
 def _names() -> set[str]:
@@ -59,8 +60,10 @@ class OtherPlaces:
         covered: Iterable[str],
         latin_words: Iterable[str] = (),
         boundaries: Callable[[str], set[int]] | None = None,
+        is_word: Callable[[str], bool] | None = None,
     ) -> None:
         self._boundaries = boundaries
+        self._is_word = is_word
         ours = {c for c in covered if len(c) >= 2}
         joined = "|".join(ours)
 
@@ -91,7 +94,23 @@ class OtherPlaces:
         while end < len(text) and _CJK.match(text[end]):
             end += 1
         cuts = self._boundaries(text[start:end])
-        return match.start() - start in cuts and match.end() - start in cuts
+        head, tail = match.start() - start, match.end() - start
+        if head not in cuts:
+            return False
+        if tail in cuts:
+            return True
+        # jieba's dictionary has compounds of a place and a word ("北京海关"): the place
+        # still starts a word, and the rest of that word is a word of its own (not a street:
+        # 北京路 is a street in many cities).
+        after = min(c for c in cuts if c > tail)
+        rest = text[start:end][tail:after]
+        street = rest.endswith(_STREET)
+        return self._is_word is not None and len(rest) >= 2 and not street and self._is_word(rest)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The Chinese names of the other places, longest first."""
+        return tuple(self._chinese)
 
 
 @cache
@@ -102,4 +121,4 @@ def default_other_places() -> OtherPlaces:
     vocabulary = retriever.vocabulary_terms() | retriever.place_names()
     latin = {w for t in vocabulary for w in re.findall(r"[a-z]+", t.lower())}
     provinces = {n for r in retriever.kb.regions.values() for n in (r.name, r.name + "省")}
-    return OtherPlaces(vocabulary | provinces, latin, retriever.tok.boundaries)
+    return OtherPlaces(vocabulary | provinces, latin, retriever.tok.boundaries, retriever.tok.is_word)

@@ -413,6 +413,9 @@ def answer_question(
         both = _both_sides(query, hits, retriever, hits[0].entry.region if crossed else asked_region, threshold, cues)
         if both is not None:
             hits = both
+    if hits and retriever.covers_only_places(query, hits[0].entry):
+        # Where, but nothing the entry says ("宝鸡今天堵车吗"): no answer, and no branch to offer.
+        return Answer(question, "", "fallback", hits[0].confidence, asked_region, fallback=True)
     if not hits or (hits[0].confidence < threshold and not _stands_out(hits)) or elsewhere:
         conf = hits[0].confidence if hits else 0.0
         # Near misses of the remembered region first, else of either manual.

@@ -16,6 +16,9 @@ from nlu.places import default_other_places
         ("how do i register in shenzhen", ["Shenzhen"]),
         ("总署统一版交材料是开通什么权限", []),  # 通什 (a town) across 开通 / 什么
         ("西安的建行网点在哪", []),  # a place the manuals cover
+        ("天津海关那边也能办吗", ["天津"]),  # jieba's one word 天津海关: a place and a word
+        ("南京东路旁边有建行吗", []),  # a street named after a city
+        ("上海电子口岸怎么注册", ["上海"]),
     ],
 )
 def test_other_places_are_whole_words(text: str, places: list[str]) -> None:

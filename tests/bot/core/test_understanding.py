@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.core.answering import answer_question
 from bot.core.events import ButtonPress
+from nlu.cues import default_cues
 from nlu.normalize import default_normalizer
 from tests.auxil.chat import Walk
 
@@ -150,6 +151,13 @@ def test_each_entry_is_answered_once(retriever, lexical):
 def test_an_answer_without_what_was_asked_is_not_given(retriever, lexical):
     a = ask(retriever, lexical, "宝鸡那个建行网点周六上班不")
     assert a.fallback and a.suggestions  # the branch is one tap away, its hours are in no manual
+    # Neither manual says how long a certificate is valid or how a lost card is replaced: the
+    # certificate's entry (which Rasa may pick) does not answer that.
+    cues = default_cues()
+    certificate = ask(retriever, lexical, "数字证书申请表怎么填").text
+    assert "validity" in cues.unanswered_attributes("法人卡的证书有效期是多久", certificate)
+    assert cues.unanswered_attributes("操作员卡弄丢了咋整", certificate) == ["replacement"]
+    assert cues.unanswered_attributes("数字证书申请表怎么填", certificate) == []
 
 
 def test_near_misses_become_suggestions_and_one_tap_answers(dialogue, lexical):
@@ -171,6 +179,10 @@ def test_places_no_manual_covers_are_said_so_in_the_users_language(dialogue, lex
     text = walk.say("Where do I get the e-port card in Chengdu?")
     assert "only have the Shaanxi and Zhuhai" in text and "Chengdu" in text
     assert "转人工" not in text and walk.buttons()[0] == "Human"
+    # A place one character away from a term is no typo of it (上海电子口岸 is not 珠海电子口岸),
+    # and a place jieba joins to the word after it (北京海关) is still named.
+    assert "只有陕西和珠海" in walk.say("上海电子口岸的客服电话是哪个")
+    assert "只有陕西和珠海" in walk.say("北京海关的电话有吗")
 
 
 def test_all_codes_of_an_area_when_asked_for_them_all(retriever, lexical):
@@ -191,3 +203,12 @@ def test_a_clause_that_lost_what_the_message_is_about_counts_less(retriever, lex
     assert a.entry_ids[0] == "sx.hotline.platform"
     b = ask(retriever, lexical, "我们公司IT说后面想用加密机传报文，不想插卡，那需要去申请啥")
     assert b.entry_ids == ("zh.jc.cards",)
+
+
+def test_a_place_and_nothing_the_manuals_know_is_no_question_about_its_branch(retriever, lexical):
+    # The city matches its branch; the rest (traffic, food) is nothing any entry says.
+    assert ask(retriever, lexical, "渭南今天堵车厉害吗").fallback
+    assert not ask(retriever, lexical, "渭南今天堵车厉害吗").suggestions
+    # A place alone, or with the domain's words, still asks for the branch.
+    assert "渭南" in ask(retriever, lexical, "渭南有没有").text
+    assert "渭南" in ask(retriever, lexical, "渭南能做口岸卡不").text
