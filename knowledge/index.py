@@ -214,11 +214,13 @@ class Retriever:
         doc = self._docs[self._index_of[entry.id]]
         places = self._place_set
         stop = self.tok.lexicon.stopwords
-        words = [w for w in self.tok.words(text) if len(w) >= 2 and w not in stop]
+        words = [w for w in self.tok.words(text) if w not in stop and (len(w) >= 2 or w in self._vocabulary)]
         covered = [w for w in words if w in doc.words]
-        # Besides the place, it asks about something no entry knows ("堵车"); "宝鸡有吗" and
+        # Besides the place, it asks about something no entry knows ("堵车"), and the entry has
+        # none of its characters (jieba cuts "珠海的卡分几种" into 卡分); "宝鸡有吗" and
         # "咸阳能办口岸卡吗" ask about the place's branch.
-        asks_more = any(w not in self._vocabulary and w not in places for w in words)
+        chars = set("".join(doc.bigrams))
+        asks_more = any(w not in self._vocabulary and w not in places and not set(w) & chars for w in words)
         return bool(covered) and asks_more and all(w in places for w in covered)
 
     @cached_property
