@@ -72,6 +72,8 @@ def domain_words(kb: KnowledgeBase) -> Iterable[str]:
 
 
 _PHONE = re.compile(r"(?<![\d-])\d{3,4}-\d{7,8}(?![\d-])|(?<![\d-])0\d{2,3}-\d{5}(?![\d-])")
+_CODE_NUMBER = re.compile(r"(?<!\d)(\d{4,6})(?!\d)(年)?")
+_YEAR = re.compile(r"(?:19|20)\d\d")
 # A message this long (characters) tells a story around its question.
 _STORY_LENGTH = 20
 
@@ -238,6 +240,25 @@ class Retriever:
             if isinstance(e, BranchEntry)
         ]
         return frozenset(n for n in names if not any(n in rest for rest in rests))
+
+    def unknown_codes(self, text: str) -> list[str]:
+        """Codes of four to six digits in ``text`` that no entry has ("9710和9810模式怎么申报":
+        the manuals know 9610 and 1210 only); not years."""
+        found = []
+        for m in _CODE_NUMBER.finditer(normalize(text)):
+            number = m.group(1)
+            if number not in self._numbers and not _YEAR.fullmatch(number) and m.group(2) != "年":
+                found.append(number)
+        return found
+
+    @cached_property
+    def _numbers(self) -> frozenset[str]:
+        return frozenset(
+            n
+            for d in self._docs
+            for text, _weight in search_texts(d.entry)
+            for n in re.findall(r"\d+", text or "")
+        )
 
     def document_frequency(self, word: str) -> int:
         """How many entries use ``word`` (0 for a word none does)."""

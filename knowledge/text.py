@@ -79,6 +79,7 @@ def load_lexicon(path: Path) -> Lexicon:
 
 
 _ENGLISH = snowballstemmer.stemmer("english")
+_SERIES = re.compile(r"([a-z]{2,})-\d+$")
 
 
 @lru_cache(maxsize=8192)
@@ -171,6 +172,11 @@ class Tokenizer:
             tok = tok.strip("'-_")
             if tok and tok not in stop:
                 out.append(_stem(tok))
+                # Like jieba's sub-words in search mode: a code's series ("kjds" of kjds-001)
+                # is a word of the documents, so "KJDS那几张表" finds them.
+                series = _SERIES.match(tok)
+                if search_mode and series:
+                    out.append(series.group(1))
         return out
 
     def bigrams(self, text: str, *, canonical: bool = True) -> list[str]:

@@ -7,6 +7,8 @@ ties those to the manuals. Each answer ends with the manual sections it used.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
@@ -274,6 +276,24 @@ def _suggestions(hits: list[Hit]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(h.entry.id for h in near if h.confidence >= floor))[:SUGGESTIONS]
 
 
+def _code_family(retriever: Retriever, top: CodeEntry, question: str) -> list[Entry]:
+    """Every code of the series ``top`` belongs to ("KJDS那三个表分别是啥": KJDS-001 to -003):
+    the region's codes with the same letters before the number, in code order; not when the
+    question names codes of its own ("KJDS-002 与 KJDS-003 分别是什么")."""
+    prefix = re.match(r"[A-Za-z]+", top.code)
+    if prefix is None:
+        return [top]
+    family = [
+        e
+        for e in retriever.kb.entries
+        if isinstance(e, CodeEntry) and e.region == top.region and e.code.startswith(prefix.group())
+    ]
+    asked = normalize(question)
+    if any(normalize(e.code) in asked for e in family):
+        return [top]
+    return sorted(family, key=lambda e: e.code) or [top]
+
+
 def _place_codes(retriever: Retriever, top: CodeEntry, question: str) -> list[Entry]:
     """Every code of the place asked about ("斗门两个代码": 主管海关 and 检验检疫机构), when the
     question wants them all; the codes of a place are those whose entries name it."""
@@ -449,6 +469,8 @@ def answer_question(
             group = _city_branches(retriever, hit.entry, query)
         elif isinstance(hit.entry, CodeEntry) and cues.wants_all(query):
             group = _place_codes(retriever, hit.entry, query)
+            if group == [hit.entry]:
+                group = _code_family(retriever, hit.entry, query)
         # Each entry once: both sides of "斗门的两个代码分别是" expand to both codes.
         group = [e for e in group if e.id not in entry_ids]
         if not group:
@@ -462,6 +484,10 @@ def answer_question(
         entry_ids.extend(e.id for e in group)
 
     text = "\n".join(lines)
+    unknown = retriever.unknown_codes(query)
+    if unknown and not any(code in text for code in unknown):
+        # A code no manual has ("9710"): the entry of its neighbours (9610, 1210) is no answer.
+        return _near_miss(question, top.confidence, asked_region, tuple(entry_ids[:SUGGESTIONS]))
     if cues.unanswered_attributes(query, text):
         # About the right thing, but without what was asked (hours, a fee, an address the
         # manuals never give): not an answer. The entries may still help, one tap away.

@@ -212,3 +212,24 @@ def test_a_place_and_nothing_the_manuals_know_is_no_question_about_its_branch(re
     # A place alone, or with the domain's words, still asks for the branch.
     assert "渭南" in ask(retriever, lexical, "渭南有没有").text
     assert "渭南" in ask(retriever, lexical, "渭南能做口岸卡不").text
+
+
+def test_a_code_no_manual_has_is_not_answered_by_its_neighbours(retriever, lexical):
+    a = ask(retriever, lexical, "9810模式的企业要怎么接入")
+    assert a.fallback  # the manuals know 9610 and 1210 only
+    assert not ask(retriever, lexical, "9610模式的企业要怎么接入").fallback
+    assert retriever.unknown_codes("我们2023年开始做 9810") == ["9810"]  # a year is no code
+
+
+def test_every_code_of_a_series_when_asked_for_them_all(retriever, lexical):
+    # "kjds" alone (the series of kjds-001) is a word of the entries that have the codes.
+    text = ask(retriever, lexical, "KJDS的表都有哪几个").text
+    assert all(f"KJDS-00{i}" in text for i in (1, 2, 3))
+    a = ask(retriever, lexical, "what are all the KJDS forms called")
+    assert {"zh.code.kjds001", "zh.code.kjds002", "zh.code.kjds003"} <= set(a.entry_ids)
+
+
+def test_a_street_is_not_answered_by_a_building(retriever, lexical):
+    # The manual gives the service centre's floor and window, never its street.
+    assert ask(retriever, lexical, "行政服务中心具体在哪条路上").fallback
+    assert not ask(retriever, lexical, "汉中那个建行在哪条路").fallback  # a branch has its street
