@@ -254,10 +254,7 @@ class Retriever:
     @cached_property
     def _numbers(self) -> frozenset[str]:
         return frozenset(
-            n
-            for d in self._docs
-            for text, _weight in search_texts(d.entry)
-            for n in re.findall(r"\d+", text or "")
+            n for d in self._docs for text, _weight in search_texts(d.entry) for n in re.findall(r"\d+", text or "")
         )
 
     def document_frequency(self, word: str) -> int:

@@ -8,7 +8,6 @@ ties those to the manuals. Each answer ends with the manual sections it used.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
@@ -283,15 +282,18 @@ def _code_family(retriever: Retriever, top: CodeEntry, question: str) -> list[En
     prefix = re.match(r"[A-Za-z]+", top.code)
     if prefix is None:
         return [top]
-    family = [
-        e
-        for e in retriever.kb.entries
-        if isinstance(e, CodeEntry) and e.region == top.region and e.code.startswith(prefix.group())
-    ]
+    family = sorted(
+        (
+            e
+            for e in retriever.kb.entries
+            if isinstance(e, CodeEntry) and e.region == top.region and e.code.startswith(prefix.group())
+        ),
+        key=lambda e: e.code,
+    )
     asked = normalize(question)
     if any(normalize(e.code) in asked for e in family):
         return [top]
-    return sorted(family, key=lambda e: e.code) or [top]
+    return list(family) or [top]
 
 
 def _place_codes(retriever: Retriever, top: CodeEntry, question: str) -> list[Entry]:
