@@ -233,3 +233,13 @@ def test_a_street_is_not_answered_by_a_building(retriever, lexical):
     # The manual gives the service centre's floor and window, never its street.
     assert ask(retriever, lexical, "行政服务中心具体在哪条路上").fallback
     assert not ask(retriever, lexical, "汉中那个建行在哪条路").fallback  # a branch has its street
+
+
+def test_english_names_of_the_manuals_terms_find_their_entries(retriever, lexical):
+    # The glossary in the lexicon: "encryption machine" is 加密机, "written application" 书面申请.
+    assert ask(retriever, lexical, "MQ mode using an encryption device: which files on top").entry_ids[0] == (
+        "sx.platform.mq_materials"
+    )
+    assert ask(retriever, lexical, "is a written application required for the gongkua customs").entry_ids[0] == (
+        "zh.system.gongkua_letter"
+    )
