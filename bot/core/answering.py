@@ -504,7 +504,17 @@ def answer_question(
         sources=tuple(sources),
         entry_ids=tuple(entry_ids),
         regions=regions,
+        offer=_overview_offer(retriever, entry_ids),
     )
+
+
+def _overview_offer(retriever: Retriever, entry_ids: list[str]) -> tuple[str, str] | None:
+    """The walkthrough offered under the manual's own overview of a procedure ("珠海接入整体
+    流程" answered by its entry), as under a composed one."""
+    for region, proc in retriever.kb.procedures.items():
+        if proc.overview is not None and proc.overview in entry_ids:
+            return (region, "")
+    return None
 
 
 def answer_entry(question: str, entry_id: str, retriever: Retriever, *, lang: str = "zh") -> Answer | None:

@@ -107,6 +107,10 @@ def _command(
         # "…你能带我办一下吗", "Can you walk me through it?": a request, asked politely.
         if is_question(last) and not any(cues.request(c) >= 0 for c in cues.clauses(text)[-2:]):
             return None
+        # "珠海接入整体流程", "全部步骤列一下 陕西的": asking for the overview, which is answered
+        # and offers the walkthrough (whichever engine read it as a start).
+        if cues.without_overview(text) is not None and cues.request(text) < 0:
+            return None
     elif is_question(text) and intent != "where_am_i":
         return None
     if intent in {"start_walkthrough", "restart"} and state.companies and wt.for_another_company(text):

@@ -243,3 +243,21 @@ def test_english_names_of_the_manuals_terms_find_their_entries(retriever, lexica
     assert ask(retriever, lexical, "is a written application required for the gongkua customs").entry_ids[0] == (
         "zh.system.gongkua_letter"
     )
+
+
+def test_asking_for_the_overview_is_answered_whichever_engine_read_a_start(dialogue):
+    # Rasa may read "珠海接入整体流程" as start_walkthrough: it asks for the overview, which is
+    # answered and offers the walkthrough; a request to be led still starts it.
+    from bot.core.events import TextMessage
+    from bot.core.state import ConversationState
+    from nlu.interpreter import Understanding
+
+    state = ConversationState()
+    text = "珠海那边接入的整体流程"
+    out = dialogue.handle(state, TextMessage(text), Understanding(text, "start_walkthrough", 0.9, "rasa"))
+    assert state.walkthrough is None and out.answer is not None and not out.answer.fallback
+    assert "本地备案" in out.replies[0].text and out.replies[0].buttons  # the offer to start
+    led = "珠海整体流程带我走一遍"
+    reading = Understanding(led, "start_walkthrough", 0.9, "rasa", entities={"region": "zhuhai"})
+    out = dialogue.handle(state, TextMessage(led), reading)
+    assert "珠海跨境电商企业接入的流程" in out.replies[0].text and "企业名称" in out.replies[0].text
