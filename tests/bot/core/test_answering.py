@@ -130,3 +130,15 @@ def test_what_comes_before_a_step_is_answered_from_the_procedure(retriever, kb):
     # Asked for a document before a step, not for steps: the search answers.
     c = answer_question("物流企业入驻之前要先拿到什么证", retriever)
     assert not c.intent.startswith("before/")
+
+
+def test_hotline_in_a_city_is_the_help_desk_not_a_branch(retriever):
+    """热线 is the help desk's number: "西安的热线" is no branch's phone."""
+    a = answer_question("西安的热线是多少", retriever)
+    assert "029-95198" in a.text
+    assert not any(i.startswith("sx.branch.") for i in a.entry_ids)
+
+
+def test_hotline_without_region_answers_both(retriever):
+    a = answer_question("热线电话多少", retriever)
+    assert set(a.regions) == {"shaanxi", "zhuhai"}
