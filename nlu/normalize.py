@@ -32,7 +32,7 @@ from pathlib import Path
 
 import opencc
 import yaml
-from pypinyin import lazy_pinyin
+from pypinyin import Style, lazy_pinyin
 
 __all__ = ["NORMALIZATION_FILE", "Normalizer", "default_normalizer"]
 
@@ -46,8 +46,11 @@ _SPACE = re.compile(r"\s+")
 # Terms this long or longer may have one character wrong (shorter ones: too many neighbours).
 _SUBSTITUTION_MIN = 4
 _MAX_TERM = 8
-# Two-character homophones are too common ("带吗" sounds like 代码): three or more.
+# Homophones of three or more characters are typos; two-character ones are too common
+# ("带吗" sounds like 代码) unless the tones match too and no character is a particle
+# ("备按" is 备案, "渭难" 渭南; "卡好" is no 卡号, "各是" no 格式).
 _SOUND_MIN = 3
+_TONED_MIN = 2
 # Pinyin initials shorter than this collide with English and with each other.
 _INITIALS_MIN = 3
 
@@ -122,11 +125,14 @@ class Normalizer:
         self._firsts = frozenset((len(t), t[0]) for t in self._terms)
         self._seconds = frozenset((len(t), t[1]) for t in self._terms)
         self._by_sound: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        self._by_tone: dict[tuple[str, ...], set[str]] = defaultdict(set)
         self._by_mask: dict[str, set[str]] = defaultdict(set)
         latin: dict[str, set[str]] = defaultdict(set)
         for term in self._terms:
             sound = tuple(lazy_pinyin(term))
             self._by_sound[sound].add(term)
+            if len(term) < _SOUND_MIN:
+                self._by_tone[_toned(term)].add(term)
             latin["".join(sound)].add(term)
             if len(term) >= _INITIALS_MIN:
                 latin["".join(s[0] for s in sound)].add(term)
@@ -200,9 +206,12 @@ class Normalizer:
             any((size, h) in self._firsts for h in heads)
             or any((size, c) in self._seconds for c in seconds)
             or (size >= _SOUND_MIN and sound in self._by_sound)
+            or (size < _SOUND_MIN and _toned(window) in self._by_tone)
         ):
             return None
         found = set(self._by_sound.get(sound, ())) if len(window) >= _SOUND_MIN else set()
+        if _TONED_MIN <= size < _SOUND_MIN and not any(ch in self._particles for ch in window):
+            found |= self._by_tone.get(_toned(window), set())
         fixed = "".join(self._data.lookalike.get(ch, ch) for ch in window)
         if fixed != window and fixed in self._terms:
             found.add(fixed)
@@ -269,6 +278,10 @@ class Normalizer:
                 if self._is_word(run[j:end]):
                     return True
         return False
+
+
+def _toned(text: str) -> tuple[str, ...]:
+    return tuple(lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True))
 
 
 def _changes(kept: list[tuple[int, int]], at: int, window: str, term: str) -> bool:

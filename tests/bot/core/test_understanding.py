@@ -65,6 +65,16 @@ def test_spelling_keeps_words_whole():
     assert spell("我们那边审批通过了") == "我们那边审批通过了"
 
 
+def test_two_character_homophones_need_the_same_tones():
+    spell = default_normalizer().spell
+    assert spell("企业类型备按") == "企业类型备案"
+    assert spell("铜穿有网点吗") == "铜川有网点吗"
+    # Same syllables in other tones, or a particle: what the user wrote.
+    assert spell("办ukey还是ic卡好") == "办ukey还是ic卡好"
+    assert spell("两个代码各是多少") == "两个代码各是多少"
+    assert spell("代码带吗") == "代码带吗"
+
+
 def test_terms_of_one_manual_decide_the_region(retriever, lexical):
     a = ask(retriever, lexical, "总署统一版接入那几份材料交到哪", region="shaanxi")
     assert not a.fallback and a.regions == ("zhuhai",) and "【珠海】" in a.text
