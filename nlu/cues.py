@@ -320,7 +320,7 @@ class Cues:
             rest = right[compare.end() :] if compare else ""
             right_core = right[: compare.start()] if compare else right
             # The shared rest: what follows the second side, e.g. "上传的材料" in "Web版上传的材料一样吗".
-            first = (left + " " + right_core[_head(right_core) :] + rest).strip()
+            first = (left + " " + right_core[_head(right_core, left) :] + rest).strip()
             return Comparison(first=first, second=(right_core + rest).strip() or right)
         return None
 
@@ -356,9 +356,21 @@ class Cues:
         return views[:_MAX_VIEWS]
 
 
-def _head(side: str) -> int:
-    """Where the second side's own name ends: its first CJK run of up to 4 characters or its
-    Latin word ("web版上传的材料" -> after "web版")."""
+# The second side's name ends within this many characters of its start.
+_HEAD_MAX = 6
+
+
+def _head(side: str, first: str = "") -> int:
+    """Where the second side's own name ends. Where it ends as the first side's does ("有卡和
+    没卡注册": 没卡; "卡加签跟加密机加签": 加密机加签; "进口和出口备案": 出口), there; else at its
+    Latin word or its first CJK run of up to 4 characters ("web版上传的材料" -> after "web版")."""
+    name = re.sub(r"^.*\s", "", first)
+    cjk_end = re.search(r"[\u4e00-\u9fff]+$", name)
+    name = cjk_end.group() if cjk_end else ""
+    for size in range(len(name), 0, -1):
+        at = side.find(name[-size:], 0, _HEAD_MAX + size)
+        if at >= 0 and (size > 1 or at > 0):
+            return at + size
     m = re.match(r"[a-z0-9]+[\u4e00-\u9fff]?|[\u4e00-\u9fff]{1,4}", side)
     return m.end() if m else 0
 

@@ -225,10 +225,11 @@ def _both_sides(
     # A place said once counts for both sides ("横琴的主管海关和检验检疫机构代码").
     places = retriever.place_words(query)
     first, second = (" ".join([*(p for p in places if p not in side), side]) for side in (sides.first, sides.second))
-    a = retriever.search(first, region, k=3)
-    b = retriever.search(second, region, k=3)
+    a = retriever.search(first, region, k=5)
+    b = retriever.search(second, region, k=5)
     if not a or not b:
         return None
+    a, b = _own_first(a, b), _own_first(b, a)
     whole = hits[0].entry.id
     if a[0].entry.id == b[0].entry.id:
         shared = a[0]
@@ -252,6 +253,18 @@ def _both_sides(
     one, other = a[0], b[0]
     confidence = min(one.confidence, other.confidence)
     return [Hit(one.entry, one.score, confidence), Hit(other.entry, _SIDE, confidence)]
+
+
+def _own_first(side: list[Hit], other: list[Hit]) -> list[Hit]:
+    """``side``'s hits with its own entry first: of those about as good as its best, the one
+    that fits this side most above the other ("有卡和没卡注册": 无卡 registration for 没卡,
+    not the registration page both share)."""
+    theirs = {h.entry.id: h.confidence for h in other}
+    near = [h for h in side[:3] if h.confidence >= _OWN_SIDE_RATIO * side[0].confidence]
+    own = max(near, key=lambda h: h.confidence - theirs.get(h.entry.id, 0.0))
+    if own is side[0]:
+        return side
+    return [own, *(h for h in side if h is not own)]
 
 
 def _stands_out(hits: list[Hit]) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.core.answering import answer_question
 from bot.core.events import ButtonPress
-from nlu.cues import default_cues
+from nlu.cues import Comparison, default_cues
 from nlu.normalize import default_normalizer
 from tests.auxil.chat import Walk
 
@@ -142,6 +142,18 @@ def test_both_sides_of_a_comparison_are_answered(retriever, lexical):
     a = ask(retriever, lexical, "web版跟mq版要传的东西有区别吗", region="shaanxi")
     assert len(a.entry_ids) == 2 and "数据交换安全承诺书" in a.text and "电子签章授权委托书" in a.text
     assert a.text.count("来源：") == 2
+
+
+def test_each_side_gets_its_own_entry_not_the_one_both_share(retriever, lexical):
+    """The registration page covers both kinds of user; 没卡 has an entry of its own."""
+    a = ask(retriever, lexical, "有卡和没卡注册陕西单一窗口有什么不同")
+    assert {"sx.sw.register_with_card", "sx.sw.register_without_card"} <= set(a.entry_ids)
+
+
+def test_a_side_ends_where_the_first_side_does():
+    cues = default_cues()
+    assert cues.comparison("进口和出口备案要分开办吗") == Comparison("进口 备案要分开办吗", "出口备案要分开办吗")
+    assert cues.comparison("api版和web版上传的材料一样吗") == Comparison("api版 上传的材料", "web版上传的材料")
 
 
 def test_a_comparison_split_by_spaces_or_asked_for_each_side_is_one(retriever, lexical):
