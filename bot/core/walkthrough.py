@@ -48,6 +48,11 @@ _MAX_COMPANY = 60
 _PARTICLES = " ，,。.!！~～…哦噢喔啊呀吧呢啦嘛哈的了咯"
 # A statement this short (characters) that names an option answers its choice.
 _SHORT_STATEMENT = 16
+# What may stand around a name given in passing ("我司名称：X。") and still be only the name.
+_NAMING_REST = 6
+_NAME_PUNCT = " ，,。.：:；;!！~～"
+# "先不填" and the like, alone, defer the name; a longer message says more than that.
+_DEFER_MAX = 12
 # A run of name characters ending with a company mark, inside a longer message.
 _MARKS = (
     r"(?:有限责任公司|股份有限公司|有限公司|集团|工厂|公司|厂|商行|工作室|事务所|合作社|店|坊|铺|馆"
@@ -280,9 +285,11 @@ class Walkthroughs:
             state.name_invited = True
             return [Reply(self._follows(state, target) + "\n" + self._m(state, "name_later")), *opened]
         if state.active_company is None:
-            state.awaiting = Awaiting(kind="company_name", ref="start")
-            ask = self._follows(state, target) + "\n" + self._m(state, "ask_company")
-            return [Reply(ask, (self._button(state, "later", f"{PREFIX}company:later"),))]
+            # The first step opens at once, for 「我的企业」; its name is taken whenever the
+            # user gives it. Asked for first, users answered the step's question instead.
+            opened = self.set_company(state, None, now)[1:]  # the line below names it already
+            state.name_invited = True
+            return [Reply(self._follows(state, target) + "\n" + self._m(state, "name_any_time")), *opened]
         opened = self._open(state, now)
         if fresh and opened:
             opened[0] = Reply(self._follows(state, target) + "\n" + opened[0].text, opened[0].buttons)
@@ -1126,7 +1133,22 @@ class Walkthroughs:
             or (state.awaiting is not None and state.awaiting.kind != "choice")
         ):
             return None
-        name = self.company_name_in(text)
+        if (
+            invited
+            and len(normalize(text)) <= _DEFER_MAX
+            and any(w in normalize(text).lower() for w in self.kb.walkthrough.name_later)
+        ):
+            # "先不填", "名字等下再说": the old button's words, answered as it was.
+            return [Reply(self._m(state, "name_deferred")), *(self.present(state, now) if self.active(state) else [])]
+        plain = nlu.plain.strip() if nlu is not None and nlu.plain.strip() else text
+        spelt = self.company_name_in(plain)
+        name = _as_typed(spelt, plain, text) if spelt else None
+        if name is None:
+            # "我司名称：X有限公司。": the name with little else, none of it a question.
+            embedded = self.embedded_company(text)
+            rest = text.replace(embedded, "") if embedded else ""
+            if embedded and len(rest.strip(_NAME_PUNCT)) <= _NAMING_REST and not is_question(rest):
+                name = embedded
         if name is None and invited and nlu is not None and self._bare_name(state, text, nlu):
             name = text.strip()
         if name is None or not 2 <= len(name) <= _MAX_COMPANY or any(c.name == name for c in state.companies):
@@ -1216,6 +1238,9 @@ class Walkthroughs:
             return [Reply(self._m(state, "region_kept", current=current)), *self.resume(state, now)]
         if head == "company":
             if rest == "later":
+                if state.active_company is not None and state.active_company.placeholder:
+                    # A 先不填 button of a message sent before the walkthrough opened at once.
+                    return [Reply(self._m(state, "name_deferred")), *self.resume(state, now)]
                 return self.set_company(state, None, now)
             if rest == "new":
                 state.awaiting = Awaiting(kind="company_name", ref="new")

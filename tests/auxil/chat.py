@@ -46,7 +46,6 @@ def zhuhai_ticket_submitted(at):
     reported: it leaves three reminders (two milestones, one idle nudge)."""
     return (
         TextMessage("开始办理珠海的入网", at=at),
-        ButtonPress("wt:company:later", at=at),
         ButtonPress("wt:choice:customs_code:has_code", at=at),
         ButtonPress("wt:choice:agent:agent", at=at),
         ButtonPress("wt:ms:cs_account_registered", at=at),

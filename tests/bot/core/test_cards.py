@@ -32,7 +32,6 @@ def at_card_step(walk):
     """Shaanxi, with a card: step 1 (Single Window registration) is done with the e-port card."""
     walk.say("我要办理跨境电商入网")
     walk.press("陕西")
-    walk.press("先不填")
     walk.press("有卡")
     return walk
 
@@ -75,7 +74,6 @@ def test_no_card_branch_needs_no_card(dialogue, lexical):
     walk = paired(dialogue, lexical)
     walk.say("我要办理跨境电商入网")
     walk.press("陕西")
-    walk.press("先不填")
     text = walk.press("无卡")
     assert "本步骤要用" not in text
     assert walk.event(report("card_inserted")) == f"检测到读卡器 {READER} 中已插入卡片。"

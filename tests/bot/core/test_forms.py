@@ -148,7 +148,6 @@ def test_a_walkthrough_step_offers_its_documents_prefilled_from_the_answers(dial
     walk = Walk(dialogue, lexical)
     walk.say("我要办理跨境电商入网")
     walk.press("陕西")
-    walk.press("先不填")
     walk.press("无卡")
     walk.press("完成，下一步")
     walk.press("完成，下一步")

@@ -15,7 +15,6 @@ def started(dialogue, lexical, region="陕西"):
     walk = Walk(dialogue, lexical)
     walk.say("我要办理跨境电商入网")
     walk.press(region)
-    walk.press("先不填")
     return walk
 
 
@@ -101,12 +100,28 @@ def test_stale_and_malformed_buttons_get_a_clear_message(dialogue, lexical):
         assert "这个按钮已经失效" in out.replies[0].text
 
 
+def test_a_walkthrough_opens_at_once_and_takes_the_name_any_time(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办理跨境电商入网")
+    opened = walk.press("陕西")
+    assert "第 1/5 步" in opened and "企业名称可以随时告诉我" in opened
+    assert walk.state.active_company.placeholder
+    assert "企业名称记为「甲乙贸易有限公司」" in walk.say("  甲乙贸易有限公司 ")
+    assert not walk.state.active_company.placeholder and len(walk.state.companies) == 1
+    # A 先不填 button of a message sent before this change still answers.
+    walk = Walk(dialogue, lexical)
+    walk.say("我要办理跨境电商入网")
+    walk.press("陕西")
+    assert "企业名称之后再说" in walk.event(ButtonPress("wt:company:later", at=T0))
+
+
 def test_a_company_name_is_checked(dialogue, lexical):
     walk = Walk(dialogue, lexical)
     walk.say("我要办理跨境电商入网")
     walk.press("陕西")
+    walk.event(ButtonPress("wt:company:new", at=T0))  # another company: its name first
     assert "企业名称需要 2 到 60 个字" in walk.say("甲")
-    assert walk.state.companies == []
+    assert len(walk.state.companies) == 1
     assert "「甲乙贸易有限公司」" in walk.say("  甲乙贸易有限公司 ")
 
 
@@ -136,8 +151,8 @@ def test_the_company_prompt_takes_only_a_company_name(dialogue, lexical):
 def test_the_region_and_the_later_button_can_be_typed(dialogue, lexical):
     walk = Walk(dialogue, lexical)
     walk.say("我要办理跨境电商入网")
-    assert "请问为哪家企业办理" in walk.say("珠海"), "a typed region answers the question, not a CCB branch"
-    assert "好的，为「我的企业」办理" in walk.say("先不填")
+    assert "第 1/5 步" in walk.say("珠海"), "a typed region answers the question, not a CCB branch"
+    assert "企业名称之后再说" in walk.say("先不填")
     assert walk.state.walkthrough == "zhuhai" and walk.state.active_company.placeholder
 
 
@@ -159,7 +174,9 @@ def test_the_company_prompt_takes_the_name_out_of_its_naming_words(dialogue, lex
     walk = Walk(dialogue, lexical)
     walk.say("我要办理跨境电商入网")
     walk.press("珠海")
-    assert f"好的，为「{name}」办理" in walk.say(reply)
+    assert f"企业名称记为「{name}」" in walk.say(reply)
+    walk.event(ButtonPress("wt:company:new", at=T0))
+    assert f"好的，为「{name}」办理" in walk.say(reply)  # the prompt for another company reads it alike
 
 
 def test_a_name_in_english_keeps_its_apostrophe_and_drops_the_words_before_it(dialogue, lexical):
