@@ -309,8 +309,9 @@ class LexicalInterpreter:
         return intent, p
 
     def parse_sync(self, text: str) -> Understanding:
-        lang = "en" if is_english(text) else "zh"
         spelled = self.normalizer.spell(text) if self.normalizer else text
+        # Pinyin for terms is Chinese ("hgzc ok" is 海关注册 ok).
+        lang = "en" if is_english(text) and is_english(spelled) else "zh"
         query = self.normalizer.strip_padding(spelled) if self.normalizer else text
         entities = self.entities(spelled)
         chat = self.chat_intent(spelled) or self.learned_intent(spelled)

@@ -53,6 +53,8 @@ _SOUND_MIN = 3
 _TONED_MIN = 2
 # Pinyin initials shorter than this collide with English and with each other.
 _INITIALS_MIN = 3
+# The head of a longer term whose initials stand for it.
+_HEAD_INITIALS = 4
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,20 @@ class Normalizer:
             latin["".join(sound)].add(term)
             if len(term) >= _INITIALS_MIN:
                 latin["".join(s[0] for s in sound)].add(term)
+            # The initials of a long term's head ("hgzc": 海关注册登记): users shorten both.
+            for size in range(_HEAD_INITIALS, len(term)):
+                latin["".join(s[0] for s in sound[:size])].add(term)
             if len(term) >= _SUBSTITUTION_MIN:
                 for i in range(len(term)):
                     self._by_mask[term[:i] + "*" + term[i + 1 :]].add(term)
         # Not a Latin word the knowledge base itself uses (dxpid, ukey, web).
         own_latin = {w for t in terms for w in re.findall(r"[a-z]+", t)}
+        # One term, or terms that all start with the shortest of them (海关注册登记, ...登记表).
+        heads = {k: min(v, key=len) for k, v in latin.items()}
         self._latin = {
-            k: next(iter(v)) for k, v in latin.items() if len(v) == 1 and len(k) >= _INITIALS_MIN and k not in own_latin
+            k: head
+            for k, head in heads.items()
+            if all(t.startswith(head) for t in latin[k]) and len(k) >= _INITIALS_MIN and k not in own_latin
         }
         # Places by their pinyin, for English questions ("daqiao", "hengqin").
         place_terms = {_basic(p) for p in places if _CJK_RUN.fullmatch(_basic(p))}
@@ -157,7 +166,7 @@ class Normalizer:
     def spell(self, text: str) -> str:
         """Width, case, script, abbreviations and typos; nothing removed."""
         text = self._t2s.convert(_basic(text))
-        chinese = bool(_CJK.search(text))
+        chinese = bool(_CJK.search(text)) or self._pinyin_only(text)
         # A Latin spelling becomes a Chinese term only in a Chinese message ("e-port" stays
         # in English).
         text = self._abbrev_re.sub(
@@ -170,6 +179,12 @@ class Normalizer:
         elif self._places:  # "daqiao" in an English question is still 大桥
             text = _LATIN.sub(self._latin_place, text)
         return _CJK_RUN.sub(lambda m: self._correct_run(m.group(0)), text)
+
+    def _pinyin_only(self, text: str) -> bool:
+        """Whether a message without Chinese characters is Chinese typed in pinyin ("hgzc ok",
+        "dyck zhuce"): every word of three letters or more spells a term."""
+        words = [w for w in _LATIN.findall(text) if len(w) >= _INITIALS_MIN]
+        return bool(words) and all(w in self._latin or w in self._places for w in words)
 
     def strip_padding(self, text: str) -> str:
         """``text`` without filler words; the text itself when nothing else would be left."""

@@ -82,7 +82,7 @@ def understanding_from_parse(
         intent=name,
         confidence=confidence,
         engine="rasa",
-        lang="en" if is_english(text) else "zh",
+        lang="en" if is_english(text) and is_english(spelled or text) else "zh",
         entities=entities,
         faq_ranking=faq_ranking,
         intent_ranking=_ranking(body.get("intent_ranking"), "name"),

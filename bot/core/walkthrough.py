@@ -48,8 +48,9 @@ _MAX_COMPANY = 60
 _PARTICLES = " ，,。.!！~～…哦噢喔啊呀吧呢啦嘛哈的了咯"
 # A statement this short (characters) that names an option answers its choice.
 _SHORT_STATEMENT = 16
-# What may stand around a name given in passing ("我司名称：X。") and still be only the name.
-_NAMING_REST = 6
+# What may stand around a name given in passing ("我司名称：X。", "我是X有限公司的经办人") with
+# no question in it: the name, and what the rest says is read as answers.
+_NAMING_REST = 12
 _NAME_PUNCT = " ，,。.：:；;!！~～"
 # "先不填" and the like, alone, defer the name; a longer message says more than that.
 _DEFER_MAX = 12
@@ -59,6 +60,7 @@ _MARKS = (
     r"|Co\.,? ?Ltd\.?|Ltd\.?|Limited|Inc\.?|LLC|Corp\.?)"
 )
 _EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.'’\- ]{2,40}?" + _MARKS)
+_CJK_MARK = re.compile(r"[\u4e00-\u9fff]")
 _ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
 # What may follow a company's mark and is no part of its name ("（简称…）", "统一社会信用代码…").
 _AFTER_THE_NAME = re.compile(r"\s*[（(]|\s*[，,]?\s*(?:统一社会信用代码|社会信用代码|信用代码|uscc)", re.IGNORECASE)
@@ -1150,14 +1152,27 @@ class Walkthroughs:
             if embedded and len(rest.strip(_NAME_PUNCT)) <= _NAMING_REST and not is_question(rest):
                 name = embedded
         if name is None and invited and nlu is not None and self._bare_name(state, text, nlu):
-            name = text.strip()
+            name = self._without_leads(text)
         if name is None or not 2 <= len(name) <= _MAX_COMPANY or any(c.name == name for c in state.companies):
             return None
         if not self._more_than_options(state, name):
             return None  # "不是代理企业", "我们是代理公司" answer a question; "某某物流有限公司" is a name
         company.name, company.placeholder = name, False
         replies = [Reply(self._m(state, "company_renamed", company=name))]
+        proc, prog = self.procedure(state), state.progress()
+        if proc is not None and prog is not None:
+            # "西安秦风电子商务有限公司，我们还没有卡": the name, and the rest answers the question.
+            noted = self._settle(state, proc, prog, text.replace(name, " "))
+            if noted:
+                replies.append(Reply(self._m(state, "stated_facts", facts="；".join(noted))))
         return replies + (self.present(state, now) if self.active(state) else [])
+
+    def _without_leads(self, text: str) -> str:
+        """``text`` without the words before a name ("叫长安优选" -> 长安优选)."""
+        name = text.strip()
+        folded = normalize(name)
+        lead = next((w for w in self._name_leads if folded.startswith(w) and len(w) < len(folded)), "")
+        return name[len(lead) :].strip() if len(folded) == len(name) else name
 
     def _bare_name(self, state: ConversationState, text: str, nlu: Understanding) -> bool:
         """Whether ``text`` alone is a proper name: short, Chinese, no sentence words, no
@@ -1365,7 +1380,9 @@ class Walkthroughs:
         folded = f" {normalize(text)} "
         if any(word in folded for word in settings.sentence_words):
             return False
-        return any(mark in folded for mark in settings.company_marks)
+        # A Chinese name ends with its mark: "企业类型备案也交咧" has 企业 but names no company.
+        end = folded.rstrip(" .。")
+        return any(end.endswith(mark) if _CJK_MARK.match(mark) else mark in folded for mark in settings.company_marks)
 
     def _is_option_text(self, state: ConversationState, text: str) -> bool:
         """Whether ``text`` says an option of the procedure (有卡, 线下, 不是代理企业)."""
