@@ -145,6 +145,15 @@ def _as_typed(part: str, spelt: str, typed: str) -> str:
     return typed[at : at + len(part)]
 
 
+def _describes(text: str) -> bool:
+    """Whether a name without a company mark is a description: it starts with a verb, a
+    preposition or an adverb ("我们公司是做跨境电商的": 做跨境电商 is what it does)."""
+    import jieba.posseg  # loaded on first use: only names without a mark need it
+
+    first = next(iter(jieba.posseg.cut(text)), None)
+    return first is not None and first.flag[:1] in {"v", "p", "d"}
+
+
 def _local_date(at: datetime) -> date:
     return at.astimezone(CHINA_TZ).date()
 
@@ -1366,7 +1375,7 @@ class Walkthroughs:
         named = _NAMING.search(normalize(text)[:_NAMING_REACH]) is not None
         folded = f" {normalize(name)} "
         plain = not any(word in folded for word in self.kb.walkthrough.sentence_words)
-        return name if named and plain and len(name) <= _NAMED_MAX else None
+        return name if named and plain and len(name) <= _NAMED_MAX and not _describes(name) else None
 
     @cached_property
     def _name_leads(self) -> list[str]:
