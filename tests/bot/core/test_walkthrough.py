@@ -557,3 +557,37 @@ def test_a_comparison_of_two_options_records_no_answer(dialogue, lexical):
     before = dict(walk.state.progress().answers)
     walk.say("加签用卡好还是加密机好")
     assert walk.state.progress().answers == before
+
+
+@pytest.mark.parametrize(
+    ("said", "agent"),
+    [("我们不给别人做代理 就自己一家在做", "direct"), ("没替别人做过代理", "direct"), ("给别人做代理的", "agent")],
+)
+def test_a_negation_before_whom_it_is_done_for_negates(dialogue, lexical, said, agent):
+    walk = started(dialogue, lexical, "珠海")
+    walk.press("已有海关编码")
+    walk.say(said)
+    assert walk.state.progress().answers["agent"] == agent
+
+
+@pytest.mark.parametrize(
+    ("said", "name", "answers"),
+    [
+        ("西安秦风电子商务有限公司，我们还没有卡", "西安秦风电子商务有限公司", {"has_card": "no_card"}),
+        ("我是西安秦风电子商务有限公司的经办人小李", "西安秦风电子商务有限公司", {}),
+        ("叫长安优选", "长安优选", {}),
+    ],
+)
+def test_a_name_given_in_passing_is_taken_with_what_the_rest_says(dialogue, lexical, said, name, answers):
+    walk = started(dialogue, lexical)
+    assert f"企业名称记为「{name}」" in walk.say(said)
+    assert walk.state.active_company.name == name and walk.state.progress().answers == answers
+
+
+def test_a_description_or_a_step_is_no_company_name(dialogue, lexical):
+    walk = Walk(dialogue, lexical)
+    walk.say("我们公司是做跨境电商的，想在珠海接入，流程带我走一遍")
+    assert walk.state.active_company.placeholder
+    walk = started(dialogue, lexical)
+    walk.say("企业类型备案也交咧 过咧")
+    assert walk.state.active_company.placeholder
