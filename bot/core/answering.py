@@ -11,6 +11,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
+from pypinyin import lazy_pinyin
+
 from bot.core.compose import Before, Next, Overview, find_before, find_next, find_overview
 from bot.core.messages import Messages, default_messages
 from knowledge.index import Hit, Retriever
@@ -326,18 +328,38 @@ def _place_codes(retriever: Retriever, top: CodeEntry, question: str) -> list[En
     return [top, *(e for e in codes if e.id != top.id)]
 
 
+# Words of every branch's English name: none of them singles one out.
+_BRANCH_WORDS_EN = frozenset(
+    {"ccb", "xi", "an", "branch", "sub", "business", "department", "road", "street", "city", "new", "district"}
+    | {"county", "provincial", "shaanxi"}
+)
+
+
+def _own_words_en(branch: BranchEntry) -> set[str]:
+    """The words of a branch's English name that no other branch of its city has."""
+    own = set(re.findall(r"[a-z]+", normalize(branch.en.name or ""))) - _BRANCH_WORDS_EN
+    return own - {"".join(lazy_pinyin(branch.city)), "".join(lazy_pinyin(branch.district.rstrip("区县")))}
+
+
 def _city_branches(retriever: Retriever, top: BranchEntry, question: str) -> list[Entry]:
     """All branches of the city or district asked about ("西安高新区附近哪个建行": both of
     高新区), unless the question singles one out by its name or street."""
     norm = normalize(question)
-    district = default_gazetteer().values(question).get("district")
+    places = default_gazetteer().values(question)
+    district = places.get("district")
     in_district = district is not None and district == top.district
-    if top.city not in norm and not in_district:
+    # The city by its Chinese name or any other ("xi'an", "西安市").
+    if top.city not in norm and places.get("city") != top.city and not in_district:
         return [top]
     if any(normalize(k) in norm for k in [top.name, *top.keywords] if normalize(k) != normalize(district or "")):
         return [top]
+    # A branch of the city named by its English name's own words ("ccb branch on jinye road in xi'an").
+    words = set(re.findall(r"[a-z]+", norm))
+    named = [b for b in retriever.kb.branches(top.region, top.city) if _own_words_en(b) & words]
+    if words and len(named) == 1:
+        return named
     if in_district:
-        city = top.city if top.city in norm else None
+        city = top.city if top.city in norm or places.get("city") == top.city else None
         return [b for b in retriever.kb.branches(top.region, city) if b.district == district] or [top]
     if normalize(top.district) in norm:
         return [top]

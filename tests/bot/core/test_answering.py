@@ -142,3 +142,10 @@ def test_hotline_in_a_city_is_the_help_desk_not_a_branch(retriever):
 def test_hotline_without_region_answers_both(retriever):
     a = answer_question("热线电话多少", retriever)
     assert set(a.regions) == {"shaanxi", "zhuhai"}
+
+
+def test_a_city_named_in_english_lists_its_branches_and_a_street_singles_one_out(retriever, kb):
+    a = answer_question("which ccb branches in xi'an can make the e-port card", retriever, lang="en")
+    assert all(b.phone in a.text for b in kb.branches("shaanxi", "西安"))
+    a = answer_question("ccb branch on jinye road in xi'an", retriever, lang="en")
+    assert a.entry_ids == ("sx.branch.xa_jinye",)
