@@ -357,7 +357,7 @@ def _city_branches(retriever: Retriever, top: BranchEntry, question: str) -> lis
     words = set(re.findall(r"[a-z]+", norm))
     named = [b for b in retriever.kb.branches(top.region, top.city) if _own_words_en(b) & words]
     if words and len(named) == 1:
-        return named
+        return list[Entry](named)
     if in_district:
         city = top.city if top.city in norm or places.get("city") == top.city else None
         return [b for b in retriever.kb.branches(top.region, city) if b.district == district] or [top]
