@@ -155,6 +155,23 @@ def _describes(text: str) -> bool:
     return first is not None and first.flag[:1] in {"v", "p", "d"}
 
 
+def _place_and_name(text: str) -> bool:
+    """Whether ``text`` is a place and words no entry uses ("西安秦风", "横琴远洋"): what made it
+    look like a topic is the place a company is named after."""
+    from knowledge.index import default_retriever
+    from nlu.gazetteer import default_gazetteer
+
+    places = [m for m in default_gazetteer().find(text) if m.entity in {"city", "district", "region"}]
+    if not places:
+        return False
+    rest = text
+    for m in sorted(places, key=lambda m: m.start, reverse=True):
+        rest = rest[: m.start] + " " + rest[m.end :]
+    retriever = default_retriever()
+    words = retriever.tok.words(rest.strip())
+    return len(rest.replace(" ", "")) >= 2 and bool(words) and all(retriever.document_frequency(w) == 0 for w in words)
+
+
 def _local_date(at: datetime) -> date:
     return at.astimezone(CHINA_TZ).date()
 
@@ -1190,7 +1207,7 @@ class Walkthroughs:
         squashed = normalize(text).replace(" ", "")
         if not (2 <= len(squashed) <= _BARE_NAME_MAX and _CJK_ONLY.fullmatch(squashed)):
             return False
-        if nlu.intent.startswith(FAQ_INTENT) and nlu.confidence >= _UNKNOWN_TOPIC:
+        if nlu.intent.startswith(FAQ_INTENT) and nlu.confidence >= _UNKNOWN_TOPIC and not _place_and_name(squashed):
             return False  # "统一版", "单一窗口": a topic
         return self._names_a_company(state, text, nlu)
 
