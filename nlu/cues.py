@@ -24,6 +24,9 @@ CUES_FILE = Path(__file__).resolve().parent / "data" / "cues.yaml"
 _CLAUSE_SPLIT = re.compile(
     r"[，,。!！？?；;…~\n]+|(?<![a-z0-9])\.|\.(?=\s)|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])"
 )
+# A clause longer than this, unpunctuated, is several sentences said in one breath.
+_UNPUNCTUATED = 24
+_SENTENCE_START = re.compile(r"(?<=[\u4e00-\u9fff]{4})(?=我们|现在|然后|你帮|您帮|请问|麻烦|所以|但是|不过)")
 # Spaces around a Chinese joiner do not end a clause ("KJDS-001 和 KJDS-003 分别是啥").
 _TIGHT_JOINER = re.compile(r"\s*([和跟与及或+＋])\s*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -326,7 +329,17 @@ class Cues:
 
     # ------------------------------------------------------------------ clauses
     def clauses(self, text: str) -> list[str]:
-        return [c for c in _CLAUSE_SPLIT.split(text) if c.strip()]
+        out: list[str] = []
+        for clause in _CLAUSE_SPLIT.split(text):
+            if not clause.strip():
+                continue
+            # Voice input has no punctuation: a long run is cut where a new sentence starts
+            # ("…报关服务有限公司我们是做代理报关的现在要接入…你帮我看下要怎么弄").
+            if len(clause) > _UNPUNCTUATED:
+                out.extend(c for c in _SENTENCE_START.split(clause) if c.strip())
+            else:
+                out.append(clause)
+        return out
 
     def views(self, text: str, known: Callable[[str], str] | None = None) -> list[str]:
         """The text, then the parts of it that ask. A long message about the company before

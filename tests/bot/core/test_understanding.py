@@ -283,3 +283,11 @@ def test_asking_for_the_overview_is_answered_whichever_engine_read_a_start(dialo
     reading = Understanding(led, "start_walkthrough", 0.9, "rasa", entities={"region": "zhuhai"})
     out = dialogue.handle(state, TextMessage(led), reading)
     assert "珠海跨境电商企业接入的流程" in out.replies[0].text and "企业名称" in out.replies[0].text
+
+
+def test_voice_input_without_punctuation_is_cut_into_sentences():
+    clauses = default_cues().clauses(
+        "你好我们是珠海港珠通报关服务有限公司我们是做代理报关的现在要接入珠海的跨境电商系统"
+    )
+    assert clauses == ["你好我们是珠海港珠通报关服务有限公司", "我们是做代理报关的", "现在要接入珠海的跨境电商系统"]
+    assert default_cues().clauses("我们现在要办卡") == ["我们现在要办卡"]  # short: one sentence
