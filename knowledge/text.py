@@ -113,6 +113,11 @@ class Tokenizer:
         self._jieba.initialize()
         self._cuts: dict[tuple[str, bool], tuple[str, ...]] = {}
 
+    @property
+    def jieba(self) -> jieba.Tokenizer:
+        """The jieba tokenizer with the knowledge base's words (shared by jieba's tagger)."""
+        return self._jieba
+
     def _cut(self, run: str, search_mode: bool) -> tuple[str, ...]:
         """jieba's words of one run of Chinese, cached: the clauses of a message come back
         in each of its views."""

@@ -211,7 +211,7 @@ class Normalizer:
     def _known(self, chunk: str) -> bool:
         return chunk in self._terms or self._is_word(chunk)
 
-    def _candidate(self, window: str, sound: tuple[str, ...]) -> str | None:
+    def _candidate(self, window: str, sound: tuple[str, ...], toned: tuple[str, ...] = ()) -> str | None:
         """The one vocabulary term ``window`` is a typo of, if there is exactly one."""
         size = len(window)
         # A term with one character wrong keeps its first or its second character.
@@ -221,12 +221,12 @@ class Normalizer:
             any((size, h) in self._firsts for h in heads)
             or any((size, c) in self._seconds for c in seconds)
             or (size >= _SOUND_MIN and sound in self._by_sound)
-            or (size < _SOUND_MIN and _toned(window) in self._by_tone)
+            or (size < _SOUND_MIN and toned in self._by_tone)
         ):
             return None
         found = set(self._by_sound.get(sound, ())) if len(window) >= _SOUND_MIN else set()
         if _TONED_MIN <= size < _SOUND_MIN and not any(ch in self._particles for ch in window):
-            found |= self._by_tone.get(_toned(window), set())
+            found |= self._by_tone.get(toned, set())
         fixed = "".join(self._data.lookalike.get(ch, ch) for ch in window)
         if fixed != window and fixed in self._terms:
             found.add(fixed)
@@ -259,7 +259,8 @@ class Normalizer:
                     break
                 if self._is_word(window):
                     continue
-                term = self._candidate(window, tuple(sounds[i : i + size]))
+                toned = _toned(window) if size < _SOUND_MIN else ()
+                term = self._candidate(window, tuple(sounds[i : i + size]), toned)
                 if term is not None and not self._covers_known(run, i, size) and not _changes(kept, i, window, term):
                     out.append(term)
                     i += size
@@ -296,7 +297,14 @@ class Normalizer:
 
 
 def _toned(text: str) -> tuple[str, ...]:
-    return tuple(lazy_pinyin(text, style=Style.TONE3, neutral_tone_with_five=True))
+    """Each character's usual reading with its tone, looked up once per character (the
+    same for a term and a window: no phrase context on either side)."""
+    return tuple(_char_tone(ch) for ch in text)
+
+
+@cache
+def _char_tone(ch: str) -> str:
+    return lazy_pinyin(ch, style=Style.TONE3, neutral_tone_with_five=True)[0]
 
 
 def _changes(kept: list[tuple[int, int]], at: int, window: str, term: str) -> bool:

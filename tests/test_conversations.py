@@ -68,13 +68,13 @@ def test_expectations_are_judged_against_the_state():
 # Conversations in users' own words (tuning/ and heldout/): measured turn by turn, not yet all
 # passing (issue 21). These floors keep what has been reached; the held-out part is never read
 # turn by turn, only counted.
-# Measured 2026-12-02 (bench/walkthroughs.py), with tuning/fresh5.yaml (new, 12 conversations far
-# from passing, which lowers the tuning share): lexical 89.4% / 80.5%, Rasa 88.4% / 82.8%.
+# Measured 2026-12-04 (bench/walkthroughs.py): lexical 91.5% / 83.9%, Rasa 91.2% / 86.5%
+# (tuning / held-out); Rasa's floor leaves room for a model trained on another machine.
 WALK_FLOORS = {
-    ("lexical", "tuning"): 0.87,
-    ("lexical", "heldout"): 0.78,
-    ("rasa", "tuning"): 0.87,
-    ("rasa", "heldout"): 0.78,
+    ("lexical", "tuning"): 0.89,
+    ("lexical", "heldout"): 0.82,
+    ("rasa", "tuning"): 0.88,
+    ("rasa", "heldout"): 0.83,
 }
 PARTS = {"tuning": TUNING_DIR, "heldout": HELD_OUT_DIR}
 

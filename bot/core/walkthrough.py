@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
-from functools import cached_property
+from functools import cache, cached_property
 
+from jieba.posseg import POSTokenizer
 from rapidfuzz.distance import Levenshtein
 
 from bot.core.messages import Messages
@@ -149,10 +150,17 @@ def _as_typed(part: str, spelt: str, typed: str) -> str:
 def _describes(text: str) -> bool:
     """Whether a name without a company mark is a description: it starts with a verb, a
     preposition or an adverb ("我们公司是做跨境电商的": 做跨境电商 is what it does)."""
-    import jieba.posseg  # loaded on first use: only names without a mark need it
-
-    first = next(iter(jieba.posseg.cut(text)), None)
+    first = next(iter(_tagger().cut(text)), None)
     return first is not None and first.flag[:1] in {"v", "p", "d"}
+
+
+@cache
+def _tagger() -> POSTokenizer:
+    """jieba's part-of-speech tagger over the knowledge base's own tokenizer (its dictionary is
+    loaded already): built on first use, only names without a mark need it."""
+    from knowledge.index import default_retriever
+
+    return POSTokenizer(default_retriever().tok.jieba)
 
 
 def _place_and_name(text: str) -> bool:
