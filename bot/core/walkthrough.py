@@ -64,7 +64,12 @@ _EMBEDDED_NAME = re.compile(r"[\u4e00-\u9fffA-Za-z0-9（）()·&.'’\- ]{2,40}?
 _CJK_MARK = re.compile(r"[\u4e00-\u9fff]")
 _ENDS_WITH_MARK = re.compile(_MARKS + "$", re.IGNORECASE)
 # What may follow a company's mark and is no part of its name ("（简称…）", "统一社会信用代码…").
-_AFTER_THE_NAME = re.compile(r"\s*[（(]|\s*[，,]?\s*(?:统一社会信用代码|社会信用代码|信用代码|uscc)", re.IGNORECASE)
+# A Chinese name's last mark followed by a pause and Chinese words ("X有限公司 十位海关编码早就有了")
+# ends the name too: the rest is what the message says.
+_AFTER_THE_NAME = re.compile(
+    r"\s*[（(]|\s*[，,]?\s*(?:统一社会信用代码|社会信用代码|信用代码|uscc)|[\s，,。;；]+[\u4e00-\u9fff]",
+    re.IGNORECASE,
+)
 _MARK = re.compile(r"(?<![A-Za-z])" + _MARKS, re.IGNORECASE)
 # "公司叫秦味坊", "公司名称是长安优选": a clause that names the company says so.
 _NAMING = re.compile(

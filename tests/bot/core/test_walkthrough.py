@@ -577,6 +577,7 @@ def test_a_negation_before_whom_it_is_done_for_negates(dialogue, lexical, said, 
         ("我是西安秦风电子商务有限公司的经办人小李", "西安秦风电子商务有限公司", {}),
         ("叫长安优选", "长安优选", {}),
         ("西安秦风", "西安秦风", {}),  # a place and words no entry uses: a name, not a topic
+        ("公司叫西安驼铃国际物流有限公司 目前一张卡都没有", "西安驼铃国际物流有限公司", {"has_card": "no_card"}),
     ],
 )
 def test_a_name_given_in_passing_is_taken_with_what_the_rest_says(dialogue, lexical, said, name, answers):
