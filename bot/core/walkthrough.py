@@ -107,8 +107,8 @@ def is_question(text: str) -> bool:
     return default_cues().is_question(_NOT_ASKING.sub(" ", folded)) or bool(_ASKED_WITH_NOT.search(folded))
 
 
-# "不是", "不搞运输", "没做过": a negation, perhaps with its verb, just before an option's words.
-# A negation just before a phrase, perhaps with whom it is (not) done for between ("不给别人做代理").
+# "不是", "不搞运输", "没做过": a negation, perhaps with its verb, just before an option's words,
+# perhaps with whom it is (not) done for between ("不给别人做代理").
 _NEGATED = re.compile(
     r"(?:不|没有|没|非|而非)(?:[给帮替为][\u4e00-\u9fff]{1,3}?)?[是要选用做搞办走干弄算替帮]?\s*$|\b(?:not|no|never)(?:\s+(?:a|an|the|any|really|doing))?\s*$"
 )
